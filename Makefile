@@ -1,0 +1,84 @@
+# calbridge — see README.md. `make check` runs every test; `make demo` shows
+# a real sync on embedded defaults. Both install their Debian packages first.
+
+CC      ?= cc
+PKGS    := libpq libical libcurl libxml-2.0 libevent lmdb inih
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+B       := build
+
+MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapping/ews_item.c
+STATE   := state/store.c
+BRIDGE  := bridge/config.c bridge/pg_source.c bridge/ews_client.c bridge/ews_xml.c \
+           bridge/sync.c bridge/report.c
+LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
+LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
+UNITS   := test_people test_config test_store test_ews_item test_ews_xml
+SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
+HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h)
+
+.SECONDARY:
+.PHONY: all deps check unit unit-asan it demo bench env env-stop clean
+all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(UNITS:%=$(B)/%)
+
+deps:
+	@tests/install-deps.sh
+
+$(B)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/asan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+$(B)/calbridge: $(B)/bridge/main.o $(LIBOBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/ewssim: $(SIMSRC:%.c=$(B)/%.o) $(B)/mapping/sbuf.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/ccsload: $(B)/tests/ccsload.o $(B)/mapping/cb_err.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/test_%: $(B)/tests/unit/test_%.o $(LIBOBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(B)/asan/test_%: $(B)/asan/tests/unit/test_%.o $(LIBSRC:%.c=$(B)/asan/%.o)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNITS:%=$(B)/%)
+	@set -e; for t in $^; do echo "== $$t"; $$t; done
+
+unit-asan: $(UNITS:%=$(B)/asan/%)
+	@set -e; for t in $^; do echo "== $$t (ASan+UBSan)"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+it: all
+	@tests/it/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory it
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tests/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench.sh
+
+env: deps
+	@$(MAKE) --no-print-directory all
+	@tests/env.sh start
+
+env-stop:
+	@tests/env.sh stop
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,238 @@
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SECRET_MAX 16384
+
+typedef struct parse_ctx {
+    config *c;
+    const char *path;
+    char first_error[400];  /* the handler's message for ini_parse's line */
+    char *password_file, *token_file;
+} parse_ctx;
+
+/* Keeps only the first message: ini_parse reports the first failing line. */
+static void fail(parse_ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail(parse_ctx *x, const char *fmt, ...)
+{
+    if (x->first_error[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->first_error, sizeof x->first_error, fmt, ap);
+    va_end(ap);
+}
+
+static int set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = strdup(v);
+    return *dst != NULL;
+}
+
+static int set_int(parse_ctx *x, int *dst, const char *key, const char *v,
+                   long lo, long hi, long scale)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < lo || n > hi) {
+        fail(x, "%s must be a whole number from %ld to %ld, not '%s'",
+                 key, lo, hi, v);
+        return 0;
+    }
+    *dst = (int)(n * scale);
+    return 1;
+}
+
+static int set_bool(parse_ctx *x, int *dst, const char *key, const char *v)
+{
+    if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+        *dst = 1;
+    else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+        *dst = 0;
+    else {
+        fail(x, "%s must be yes or no, not '%s'", key, v);
+        return 0;
+    }
+    return 1;
+}
+
+static int on_apple(parse_ctx *x, const char *k, const char *v)
+{
+    if (!strcmp(k, "dsn")) return set_str(&x->c->apple_dsn, v);
+    if (!strcmp(k, "poll_interval"))
+        return set_int(x, &x->c->poll_interval_ms, k, v, 1, 3600, 1000);
+    if (!strcmp(k, "poll_interval_ms"))
+        return set_int(x, &x->c->poll_interval_ms, k, v, 10, 3600000, 1);
+    return -1;
+}
+
+static int on_auth(parse_ctx *x, const char *v)
+{
+    if (!strcmp(v, "basic")) x->c->auth = AUTH_BASIC;
+    else if (!strcmp(v, "bearer")) x->c->auth = AUTH_BEARER;
+    else {
+        fail(x, "auth must be basic or bearer, not '%s'", v);
+        return 0;
+    }
+    return 1;
+}
+
+static int on_exchange(parse_ctx *x, const char *k, const char *v)
+{
+    config *c = x->c;
+    if (!strcmp(k, "url")) {
+        if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) {
+            fail(x,     "url must start with https:// or http://, not '%s'", v);
+            return 0;
+        }
+        return set_str(&c->ews_url, v);
+    }
+    if (!strcmp(k, "auth")) return on_auth(x, v);
+    if (!strcmp(k, "username")) return set_str(&c->username, v);
+    if (!strcmp(k, "password_file")) return set_str(&x->password_file, v);
+    if (!strcmp(k, "token_file")) return set_str(&x->token_file, v);
+    if (!strcmp(k, "impersonation")) return set_bool(x, &c->impersonation, k, v);
+    if (!strcmp(k, "tls_verify")) return set_bool(x, &c->tls_verify, k, v);
+    if (!strcmp(k, "server_version")) {
+        if (strncmp(v, "Exchange20", 10) && strncmp(v, "V20", 3)) {
+            fail(x,     "server_version must be an EWS version such as "
+                     "Exchange2016, not '%s'", v);
+            return 0;
+        }
+        return set_str(&c->server_version, v);
+    }
+    if (!strcmp(k, "batch_size"))
+        return set_int(x, &c->batch_size, k, v, 1, 100, 1);
+    if (!strcmp(k, "max_in_flight"))
+        return set_int(x, &c->max_in_flight, k, v, 1, 27, 1);
+    if (!strcmp(k, "timeout"))
+        return set_int(x, &c->timeout_ms, k, v, 1, 3600, 1000);
+    return -1;
+}
+
+static int handler(void *user, const char *section, const char *name,
+                   const char *value)
+{
+    parse_ctx *x = user;
+    int r = -1;
+    if (!strcmp(section, "apple")) r = on_apple(x, name, value);
+    else if (!strcmp(section, "exchange")) r = on_exchange(x, name, value);
+    else if (!strcmp(section, "state") && !strcmp(name, "dir"))
+        r = set_str(&x->c->state_dir, value);
+    else if (!strcmp(section, "people") && !strcmp(name, "map"))
+        r = set_str(&x->c->people_map, value);
+    else if (!strcmp(section, "people") && !strcmp(name, "default_timezone"))
+        r = set_str(&x->c->default_tz, value);
+    if (r < 0)
+        fail(x, "unknown key '%s' in section [%s]", name, section);
+    return r > 0;
+}
+
+/* Reads a secret file; trailing newlines are not part of the secret. */
+static int read_secret(const char *path, char **out, cb_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return cb_errf(err, CB_EIO, "%s: %s", path, strerror(errno));
+    char *buf = calloc(1, SECRET_MAX + 1);
+    size_t n = buf ? fread(buf, 1, SECRET_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf) return cb_errf(err, CB_ENOMEM, "out of memory");
+    if (n > SECRET_MAX) {
+        free(buf);
+        return cb_errf(err, CB_EINVAL, "%s: longer than %d bytes", path, SECRET_MAX);
+    }
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    if (!n) {
+        free(buf);
+        return cb_errf(err, CB_EINVAL, "%s: is empty", path);
+    }
+    *out = buf;
+    return CB_OK;
+}
+
+static int require(const char *path, const char *v, const char *what, cb_err *err)
+{
+    if (v && *v) return CB_OK;
+    return cb_errf(err, CB_EINVAL, "%s: %s is required", path, what);
+}
+
+static int finish(parse_ctx *x, cb_err *err)
+{
+    config *c = x->c;
+    const char *p = x->path;
+    int rc;
+    if ((rc = require(p, c->apple_dsn, "[apple] dsn", err)) ||
+        (rc = require(p, c->ews_url, "[exchange] url", err)) ||
+        (rc = require(p, c->state_dir, "[state] dir", err)) ||
+        (rc = require(p, c->people_map, "[people] map", err)))
+        return rc;
+    if (c->auth == AUTH_BASIC) {
+        if ((rc = require(p, c->username, "[exchange] username (auth = basic)", err)) ||
+            (rc = require(p, x->password_file,
+                          "[exchange] password_file (auth = basic)", err)))
+            return rc;
+        return read_secret(x->password_file, &c->secret, err);
+    }
+    if ((rc = require(p, x->token_file, "[exchange] token_file (auth = bearer)", err)))
+        return rc;
+    return read_secret(x->token_file, &c->secret, err);
+}
+
+int config_load(const char *path, config **out, cb_err *err)
+{
+    *out = NULL;
+    config *c = calloc(1, sizeof *c);
+    if (!c) return cb_errf(err, CB_ENOMEM, "out of memory");
+    c->poll_interval_ms = 5000;
+    c->impersonation = 1;
+    c->tls_verify = 1;
+    c->batch_size = 10;
+    c->max_in_flight = 4;
+    c->timeout_ms = 60000;
+    c->server_version = strdup("Exchange2016");
+    c->default_tz = strdup("UTC");
+    parse_ctx x = {.c = c, .path = path};
+    int line = ini_parse(path, handler, &x);
+    int rc = CB_OK;
+    if (line == -1)
+        rc = cb_errf(err, CB_EIO, "%s: %s", path, strerror(errno ? errno : ENOENT));
+    else if (line == -2)
+        rc = cb_errf(err, CB_ENOMEM, "%s: out of memory", path);
+    else if (line > 0)
+        rc = cb_errf(err, CB_EINVAL, "%s:%d: %s", path, line,
+                     x.first_error[0] ? x.first_error : "syntax error");
+    else
+        rc = finish(&x, err);
+    free(x.password_file);
+    free(x.token_file);
+    if (rc != CB_OK) {
+        config_free(c);
+        return rc;
+    }
+    *out = c;
+    return CB_OK;
+}
+
+void config_free(config *c)
+{
+    if (!c) return;
+    free(c->apple_dsn);
+    free(c->ews_url);
+    free(c->username);
+    if (c->secret) memset(c->secret, 0, strlen(c->secret));
+    free(c->secret);
+    free(c->server_version);
+    free(c->state_dir);
+    free(c->people_map);
+    free(c->default_tz);
+    free(c);
+}

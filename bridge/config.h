@@ -1,0 +1,43 @@
+/* config.h — calbridge's configuration file (INI, parsed with libinih).
+ *
+ * Every key is validated when the file is read; the first problem is
+ * reported as "file:line: what is wrong" (or "file: [section] key is
+ * required" for a missing key). Secrets are never stored in the file
+ * itself: passwords and tokens are read from the files the keys name.
+ * See conf/calbridge.conf.example for every key and its default.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include "../mapping/cb_err.h"
+
+typedef enum { AUTH_BASIC, AUTH_BEARER } auth_kind;
+
+typedef struct config {
+    /* [apple] */
+    char *apple_dsn;
+    int poll_interval_ms;
+    /* [exchange] */
+    char *ews_url;
+    auth_kind auth;
+    char *username;
+    char *secret;          /* password or token, read from *_file */
+    int impersonation;
+    char *server_version;
+    int batch_size;
+    int max_in_flight;
+    int timeout_ms;
+    int tls_verify;
+    /* [state] */
+    char *state_dir;
+    /* [people] */
+    char *people_map;
+    char *default_tz;
+} config;
+
+/* Reads and validates path. On success *out is owned by the caller
+ * (config_free); on failure *out is NULL and err names file and line. */
+int config_load(const char *path, config **out, cb_err *err);
+void config_free(config *c);
+
+#endif

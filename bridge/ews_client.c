@@ -1,0 +1,415 @@
+#include "ews_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../mapping/sbuf.h"
+
+#define RETRY_BASE_MS 250
+#define RETRY_CAP_MS 30000
+#define MAX_RESPONSE (256L * 1024 * 1024)
+
+typedef struct request request;
+typedef struct mailbox_q mailbox_q;
+
+struct request {
+    request *next;
+    mailbox_q *mq;
+    char *body;             /* the whole envelope */
+    ews_done_fn done;
+    void *ud;
+    int attempts;
+    CURL *easy;
+    struct curl_slist *headers;
+    sbuf resp;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct mailbox_q {
+    mailbox_q *next;
+    char *smtp;
+    request *head, *tail;
+    int busy;               /* a request is in flight */
+    long long paused_until; /* monotonic ms */
+};
+
+struct ews_client {
+    struct event_base *base;
+    const config *cfg;
+    CURLM *multi;
+    struct event *curl_timer, *pump_timer;
+    long long pump_at;      /* when pump_timer fires, 0 if idle */
+    mailbox_q *mailboxes;
+    int in_flight;
+    size_t pending;
+    char *auth_header;
+    ews_client_stats stats;
+};
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void pump(ews_client *c);
+
+/* ---- libcurl <-> libevent glue ---------------------------------------- */
+
+typedef struct sock_ctx {
+    struct event *ev;
+    ews_client *c;
+} sock_ctx;
+
+static void check_done(ews_client *c);
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    ews_client *c = arg;
+    int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    check_done(c);
+}
+
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e;
+    ews_client *c = userp;
+    sock_ctx *sc = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (sc) {
+            event_free(sc->ev);
+            free(sc);
+            curl_multi_assign(c->multi, s, NULL);
+        }
+        return 0;
+    }
+    if (!sc) {
+        sc = calloc(1, sizeof *sc);
+        if (!sc) return -1;
+        sc->c = c;
+        curl_multi_assign(c->multi, s, sc);
+    } else {
+        event_free(sc->ev);
+    }
+    short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    sc->ev = event_new(c->base, s, kind, on_socket_event, c);
+    event_add(sc->ev, NULL);
+    return 0;
+}
+
+static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ews_client *c = arg;
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    ews_client *c = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(c->curl_timer);
+        return 0;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(c->curl_timer, &tv);
+    return 0;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    request *r = ud;
+    size_t n = size * nmemb;
+    if (r->resp.len + n > (size_t)MAX_RESPONSE) return 0;
+    sbuf_catn(&r->resp, ptr, n);
+    return sbuf_failed(&r->resp) ? 0 : n;
+}
+
+/* ---- queue ------------------------------------------------------------ */
+
+static mailbox_q *queue_for(ews_client *c, const char *smtp)
+{
+    for (mailbox_q *m = c->mailboxes; m; m = m->next)
+        if (!strcasecmp(m->smtp, smtp)) return m;
+    mailbox_q *m = calloc(1, sizeof *m);
+    if (!m || !(m->smtp = strdup(smtp))) {
+        free(m);
+        return NULL;
+    }
+    m->next = c->mailboxes;
+    c->mailboxes = m;
+    return m;
+}
+
+static void request_free(request *r)
+{
+    if (!r) return;
+    free(r->body);
+    curl_slist_free_all(r->headers);
+    sbuf_free(&r->resp);
+    free(r);
+}
+
+static int start(ews_client *c, request *r)
+{
+    const config *cfg = c->cfg;
+    CURL *e = curl_easy_init();
+    if (!e) return -1;
+    char anchor[320];
+    snprintf(anchor, sizeof anchor, "X-AnchorMailbox: %s", r->mq->smtp);
+    curl_slist_free_all(r->headers);
+    r->headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
+    r->headers = curl_slist_append(r->headers, anchor);
+    if (cfg->auth == AUTH_BEARER) r->headers = curl_slist_append(r->headers, c->auth_header);
+    sbuf_free(&r->resp);
+    curl_easy_setopt(e, CURLOPT_URL, cfg->ews_url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->tls_verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->tls_verify ? 2L : 0L);
+    if (cfg->auth == AUTH_BASIC) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERNAME, cfg->username);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, cfg->secret);
+    }
+    r->easy = e;
+    r->errbuf[0] = '\0';
+    r->attempts++;
+    r->mq->busy = 1;
+    c->in_flight++;
+    c->stats.requests++;
+    curl_multi_add_handle(c->multi, e);
+    return 0;
+}
+
+static void schedule_pump(ews_client *c, long long at)
+{
+    /* keep the earliest wake-up */
+    if (c->pump_at && evtimer_pending(c->pump_timer, NULL) && c->pump_at <= at) return;
+    long long d = at - now_ms();
+    if (d < 0) d = 0;
+    struct timeval tv = {(long)(d / 1000), (long)(d % 1000) * 1000};
+    c->pump_at = at;
+    evtimer_add(c->pump_timer, &tv);
+}
+
+static void pump(ews_client *c)
+{
+    long long now = now_ms(), wake = 0;
+    for (mailbox_q *m = c->mailboxes; m && c->in_flight < c->cfg->max_in_flight; m = m->next) {
+        if (m->busy || !m->head) continue;
+        if (m->paused_until > now) {
+            if (!wake || m->paused_until < wake) wake = m->paused_until;
+            continue;
+        }
+        request *r = m->head;
+        if (start(c, r) < 0) {
+            wake = now + RETRY_BASE_MS;
+            continue;
+        }
+    }
+    if (wake) schedule_pump(c, wake);
+}
+
+static void on_pump(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ews_client *c = arg;
+    c->pump_at = 0;
+    pump(c);
+}
+
+/* ---- completion ------------------------------------------------------- */
+
+static void finish(ews_client *c, request *r, const ews_response *resp, const cb_err *err)
+{
+    mailbox_q *m = r->mq;
+    m->head = r->next;
+    if (!m->head) m->tail = NULL;
+    c->pending--;
+    r->done(r->ud, resp, err);
+    request_free(r);
+}
+
+static long retry_delay(int attempts)
+{
+    long d = RETRY_BASE_MS;
+    for (int i = 1; i < attempts && d < RETRY_CAP_MS; i++) d *= 2;
+    return d < RETRY_CAP_MS ? d : RETRY_CAP_MS;
+}
+
+/* Returns 1 if the request was put back for another attempt. */
+static int retry(ews_client *c, request *r, long delay_ms)
+{
+    if (r->attempts >= EWS_MAX_ATTEMPTS) return 0;
+    r->mq->paused_until = now_ms() + delay_ms;
+    c->stats.retries++;
+    schedule_pump(c, r->mq->paused_until);
+    return 1;
+}
+
+static void complete(ews_client *c, request *r, CURLcode res)
+{
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(c->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    r->mq->busy = 0;
+    c->in_flight--;
+    cb_err err = {0};
+    ews_response *resp = NULL;
+    if (res != CURLE_OK) {
+        cb_errf(&err, CB_EIO, "EWS %s: %s", r->mq->smtp, r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+        if (retry(c, r, retry_delay(r->attempts))) return;
+    } else if (ews_xml_parse(r->resp.s ? r->resp.s : "", r->resp.len, &resp, &err) == CB_OK &&
+               (resp->fault || status != 200) &&
+               (!strcmp(resp->fault_code, "ErrorServerBusy") || resp->backoff_ms > 0)) {
+        long wait = resp->backoff_ms > 0 ? resp->backoff_ms : 1000;
+        c->stats.busy++;
+        c->stats.backoff_ms_total += wait;
+        ews_response_free(resp);
+        resp = NULL;
+        r->attempts = 0;   /* throttling is not a failure of the request */
+        r->mq->paused_until = now_ms() + wait;
+        schedule_pump(c, r->mq->paused_until);
+        return;
+    } else if (status >= 500 && !(resp && resp->fault)) {
+        cb_errf(&err, CB_EIO, "EWS %s: HTTP %ld", r->mq->smtp, status);
+        ews_response_free(resp);
+        resp = NULL;
+        if (retry(c, r, retry_delay(r->attempts))) return;
+    } else if (resp && resp->fault) {
+        cb_errf(&err, CB_EREMOTE, "EWS %s: %s: %s", r->mq->smtp, resp->fault_code, resp->fault_text);
+        ews_response_free(resp);
+        resp = NULL;
+    } else if (status != 200) {
+        cb_errf(&err, CB_EREMOTE, "EWS %s: HTTP %ld", r->mq->smtp, status);
+        ews_response_free(resp);
+        resp = NULL;
+    }
+    finish(c, r, resp, resp ? NULL : &err);
+    ews_response_free(resp);
+}
+
+static void check_done(ews_client *c)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(c->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        request *r;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        complete(c, r, msg->data.result);
+    }
+    pump(c);
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+int ews_client_new(struct event_base *base, const config *cfg, ews_client **out, cb_err *err)
+{
+    *out = NULL;
+    ews_client *c = calloc(1, sizeof *c);
+    if (!c) return cb_errf(err, CB_ENOMEM, "out of memory");
+    c->base = base;
+    c->cfg = cfg;
+    c->multi = curl_multi_init();
+    c->curl_timer = evtimer_new(base, on_curl_timer, c);
+    c->pump_timer = evtimer_new(base, on_pump, c);
+    if (cfg->auth == AUTH_BEARER) {
+        size_t n = strlen(cfg->secret) + 32;
+        c->auth_header = malloc(n);
+        if (c->auth_header) snprintf(c->auth_header, n, "Authorization: Bearer %s", cfg->secret);
+    }
+    if (!c->multi || !c->curl_timer || !c->pump_timer ||
+        (cfg->auth == AUTH_BEARER && !c->auth_header)) {
+        ews_client_free(c);
+        return cb_errf(err, CB_ENOMEM, "cannot set up the EWS client");
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    *out = c;
+    return CB_OK;
+}
+
+void ews_client_free(ews_client *c)
+{
+    if (!c) return;
+    for (mailbox_q *m = c->mailboxes, *next; m; m = next) {
+        next = m->next;
+        for (request *r = m->head, *rn; r; r = rn) {
+            rn = r->next;
+            if (r->easy) {
+                curl_multi_remove_handle(c->multi, r->easy);
+                curl_easy_cleanup(r->easy);
+            }
+            request_free(r);
+        }
+        free(m->smtp);
+        free(m);
+    }
+    if (c->multi) curl_multi_cleanup(c->multi);
+    if (c->curl_timer) event_free(c->curl_timer);
+    if (c->pump_timer) event_free(c->pump_timer);
+    if (c->auth_header) memset(c->auth_header, 0, strlen(c->auth_header));
+    free(c->auth_header);
+    free(c);
+}
+
+int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_xml,
+                      ews_done_fn done, void *ud, cb_err *err)
+{
+    mailbox_q *m = queue_for(c, mailbox);
+    request *r = calloc(1, sizeof *r);
+    sbuf b;
+    sbuf_init(&b);
+    ews_xml_envelope(&b, c->cfg->server_version, c->cfg->impersonation ? mailbox : NULL,
+                     operation_xml);
+    if (r) r->body = sbuf_take(&b);
+    else sbuf_free(&b);
+    if (!m || !r || !r->body) {
+        request_free(r);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    r->mq = m;
+    r->done = done;
+    r->ud = ud;
+    if (m->tail) m->tail->next = r;
+    else m->head = r;
+    m->tail = r;
+    c->pending++;
+    schedule_pump(c, 0);
+    return CB_OK;
+}
+
+size_t ews_client_pending(const ews_client *c)
+{
+    return c->pending;
+}
+
+ews_client_stats ews_client_get_stats(const ews_client *c)
+{
+    return c->stats;
+}

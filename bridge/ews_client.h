@@ -1,0 +1,48 @@
+/* ews_client.h — asynchronous EWS requests over libcurl's multi interface,
+ * driven by the caller's libevent loop.
+ *
+ * Requests are queued per mailbox and run one at a time per mailbox (so a
+ * mailbox sees its changes in order), with at most max_in_flight requests
+ * in flight overall. Each carries RequestServerVersion, the
+ * ExchangeImpersonation header when impersonation is on, and
+ * X-AnchorMailbox. Failures are handled here, not by the caller:
+ *   - ErrorServerBusy (SOAP fault, or inside a 200) pauses that mailbox for
+ *     BackOffMilliseconds, then the same request is sent again;
+ *   - HTTP 5xx, timeouts, resets and refused connections are retried with
+ *     capped exponential backoff (0.25 s doubling to 30 s), at most
+ *     EWS_MAX_ATTEMPTS times;
+ *   - everything else reaches the callback.
+ * The callback gets the parsed response (owned by the client, valid during
+ * the call) or NULL with err set when the request finally failed.
+ */
+#ifndef EWS_CLIENT_H
+#define EWS_CLIENT_H
+
+#include <event2/event.h>
+#include "../mapping/cb_err.h"
+#include "config.h"
+#include "ews_xml.h"
+
+#define EWS_MAX_ATTEMPTS 12
+
+typedef struct ews_client ews_client;
+typedef void (*ews_done_fn)(void *ud, const ews_response *r, const cb_err *err);
+
+int ews_client_new(struct event_base *base, const config *cfg, ews_client **out,
+                   cb_err *err);
+void ews_client_free(ews_client *c);
+
+/* Queues operation_xml (an element such as <m:CreateItem>, copied) for
+ * mailbox. done is called exactly once. */
+int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_xml,
+                      ews_done_fn done, void *ud, cb_err *err);
+
+/* Requests queued or in flight. */
+size_t ews_client_pending(const ews_client *c);
+
+typedef struct ews_client_stats {
+    long requests, retries, busy, backoff_ms_total;
+} ews_client_stats;
+ews_client_stats ews_client_get_stats(const ews_client *c);
+
+#endif

@@ -1,0 +1,223 @@
+#include "ews_xml.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mapping/ews_item.h"
+
+#define NS_DECL "xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" " \
+    "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\" " \
+    "xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\""
+#define MAX_MSGS 100000
+
+void ews_xml_envelope(sbuf *b, const char *server_version, const char *impersonate,
+                      const char *operation_xml)
+{
+    sbuf_printf(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soap:Envelope %s>"
+                   "<soap:Header><t:RequestServerVersion Version=\"", NS_DECL);
+    sbuf_xml(b, server_version);
+    sbuf_cat(b, "\"/>");
+    if (impersonate) {
+        sbuf_cat(b, "<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>");
+        sbuf_xml(b, impersonate);
+        sbuf_cat(b, "</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>");
+    }
+    sbuf_cat(b, "</soap:Header><soap:Body>");
+    sbuf_cat(b, operation_xml);
+    sbuf_cat(b, "</soap:Body></soap:Envelope>");
+}
+
+static void stamp_uri(sbuf *b, const char *name)
+{
+    sbuf_printf(b, "<t:ExtendedFieldURI PropertySetId=\"%s\" PropertyName=\"%s\" "
+                   "PropertyType=\"String\"/>", EWS_PROPSET_GUID, name);
+}
+
+static void find_open(sbuf *b)
+{
+    sbuf_cat(b, "<m:FindItem Traversal=\"Shallow\"><m:ItemShape><t:BaseShape>IdOnly"
+                "</t:BaseShape><t:AdditionalProperties>");
+    stamp_uri(b, EWS_PROP_SOURCE);
+    stamp_uri(b, EWS_PROP_TAG);
+    sbuf_cat(b, "</t:AdditionalProperties></m:ItemShape>");
+}
+
+static void find_close(sbuf *b)
+{
+    sbuf_cat(b, "<m:ParentFolderIds><t:DistinguishedFolderId Id=\"calendar\"/>"
+                "</m:ParentFolderIds></m:FindItem>");
+}
+
+void ews_xml_find_by_tag(sbuf *b, const char *tag)
+{
+    find_open(b);
+    sbuf_cat(b, "<m:Restriction><t:IsEqualTo>");
+    stamp_uri(b, EWS_PROP_TAG);
+    sbuf_cat(b, "<t:FieldURIOrConstant><t:Constant Value=\"");
+    sbuf_xml(b, tag);
+    sbuf_cat(b, "\"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>");
+    find_close(b);
+}
+
+void ews_xml_find_stamped(sbuf *b)
+{
+    find_open(b);
+    sbuf_cat(b, "<m:Restriction><t:Exists>");
+    stamp_uri(b, EWS_PROP_SOURCE);
+    sbuf_cat(b, "</t:Exists></m:Restriction>");
+    find_close(b);
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+static int is(xmlNode *n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
+}
+
+static xmlNode *find_desc(xmlNode *n, const char *name)
+{
+    for (xmlNode *c = n ? n->children : NULL; c; c = c->next) {
+        if (is(c, name)) return c;
+        xmlNode *d = find_desc(c, name);
+        if (d) return d;
+    }
+    return NULL;
+}
+
+static void copy_text(xmlNode *n, char *dst, size_t size)
+{
+    dst[0] = '\0';
+    xmlChar *t = n ? xmlNodeGetContent(n) : NULL;
+    if (!t) return;
+    const char *s = (const char *)t;
+    while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') s++;
+    snprintf(dst, size, "%s", s);
+    size_t len = strlen(dst);
+    while (len && (dst[len - 1] == ' ' || dst[len - 1] == '\n' || dst[len - 1] == '\r'))
+        dst[--len] = '\0';
+    xmlFree(t);
+}
+
+static void copy_attr(xmlNode *n, const char *name, char *dst, size_t size)
+{
+    dst[0] = '\0';
+    xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
+    if (v) snprintf(dst, size, "%s", (const char *)v);
+    xmlFree(v);
+}
+
+static void parse_fault(xmlNode *fault, ews_response *r)
+{
+    r->fault = 1;
+    char code[128];
+    copy_text(find_desc(fault, "faultcode"), code, sizeof code);
+    const char *colon = strchr(code, ':');
+    snprintf(r->fault_code, sizeof r->fault_code, "%.63s", colon ? colon + 1 : code);
+    xmlNode *rc = find_desc(fault, "ResponseCode");
+    if (rc) copy_text(rc, r->fault_code, sizeof r->fault_code);
+    copy_text(find_desc(fault, "faultstring"), r->fault_text, sizeof r->fault_text);
+    for (xmlNode *v = find_desc(fault, "Value"); v; v = v->next) {
+        if (!is(v, "Value")) continue;
+        char name[64], val[32];
+        copy_attr(v, "Name", name, sizeof name);
+        copy_text(v, val, sizeof val);
+        if (!strcmp(name, "BackOffMilliseconds")) r->backoff_ms = atol(val);
+    }
+}
+
+static void parse_found_item(xmlNode *item, ews_found *f)
+{
+    memset(f, 0, sizeof *f);
+    for (xmlNode *c = item->children; c; c = c->next) {
+        if (is(c, "ItemId")) {
+            copy_attr(c, "Id", f->item_id, sizeof f->item_id);
+            copy_attr(c, "ChangeKey", f->change_key, sizeof f->change_key);
+        } else if (is(c, "ExtendedProperty")) {
+            char name[64];
+            copy_attr(find_desc(c, "ExtendedFieldURI"), "PropertyName", name, sizeof name);
+            if (!strcmp(name, EWS_PROP_SOURCE))
+                copy_text(find_desc(c, "Value"), f->source, sizeof f->source);
+            else if (!strcmp(name, EWS_PROP_TAG))
+                copy_text(find_desc(c, "Value"), f->tag, sizeof f->tag);
+        }
+    }
+}
+
+static int parse_found(xmlNode *items, ews_response *r)
+{
+    for (xmlNode *c = items ? items->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || r->nfound >= MAX_MSGS) continue;
+        ews_found *v = realloc(r->found, (r->nfound + 1) * sizeof *v);
+        if (!v) return -1;
+        r->found = v;
+        parse_found_item(c, &v[r->nfound++]);
+    }
+    return 0;
+}
+
+static int parse_msg(xmlNode *m, ews_response *r)
+{
+    if (r->nmsgs >= MAX_MSGS) return 0;
+    ews_msg *v = realloc(r->msgs, (r->nmsgs + 1) * sizeof *v);
+    if (!v) return -1;
+    r->msgs = v;
+    ews_msg *msg = &v[r->nmsgs++];
+    memset(msg, 0, sizeof *msg);
+    char cls[32];
+    copy_attr(m, "ResponseClass", cls, sizeof cls);
+    msg->ok = strcmp(cls, "Error") != 0;
+    for (xmlNode *c = m->children; c; c = c->next) {
+        if (is(c, "ResponseCode")) copy_text(c, msg->code, sizeof msg->code);
+        else if (is(c, "MessageText")) copy_text(c, msg->text, sizeof msg->text);
+        else if (is(c, "RootFolder") && parse_found(find_desc(c, "Items"), r) < 0) return -1;
+    }
+    xmlNode *id = find_desc(m, "ItemId");
+    if (id && !find_desc(m, "RootFolder")) {
+        copy_attr(id, "Id", msg->item_id, sizeof msg->item_id);
+        copy_attr(id, "ChangeKey", msg->change_key, sizeof msg->change_key);
+    }
+    return 0;
+}
+
+int ews_xml_parse(const char *xml, size_t len, ews_response **out, cb_err *err)
+{
+    *out = NULL;
+    if (len > (size_t)1 << 30) return cb_errf(err, CB_EPARSE, "EWS response too large");
+    xmlDoc *doc = xmlReadMemory(xml, (int)len, "response.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                    XML_PARSE_HUGE);
+    xmlNode *env = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNode *body = NULL;
+    for (xmlNode *c = env ? env->children : NULL; c; c = c->next)
+        if (is(c, "Body")) body = c;
+    if (!body) {
+        xmlFreeDoc(doc);
+        return cb_errf(err, CB_EPARSE, "EWS answer is not a SOAP envelope");
+    }
+    ews_response *r = calloc(1, sizeof *r);
+    int rc = r ? 0 : -1;
+    xmlNode *fault = find_desc(body, "Fault");
+    if (r && fault) parse_fault(fault, r);
+    xmlNode *msgs = r && !fault ? find_desc(body, "ResponseMessages") : NULL;
+    for (xmlNode *m = msgs ? msgs->children : NULL; m && !rc; m = m->next)
+        if (m->type == XML_ELEMENT_NODE) rc = parse_msg(m, r);
+    xmlFreeDoc(doc);
+    if (rc) {
+        ews_response_free(r);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    *out = r;
+    return CB_OK;
+}
+
+void ews_response_free(ews_response *r)
+{
+    if (!r) return;
+    free(r->msgs);
+    free(r->found);
+    free(r);
+}

@@ -1,0 +1,302 @@
+#include "pg_source.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mapping/sbuf.h"
+
+struct pg_source {
+    PGconn *conn;
+    char *dsn;
+};
+
+/* Rows of owned calendars other than the scheduling inbox and the trash.
+ * Objects trashed in place (TRASHED set) count as deleted. */
+static const char POLL_SQL[] =
+    "SELECT h.OWNER_UID, r.CALENDAR_RESOURCE_ID, r.RESOURCE_NAME, r.REVISION,"
+    "       r.DELETED OR o.RESOURCE_ID IS NULL, o.ICALENDAR_TEXT"
+    "  FROM CALENDAR_HOME h"
+    "  JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
+    "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
+    "  LEFT JOIN CALENDAR_BIND b ON b.CALENDAR_HOME_RESOURCE_ID = r.CALENDAR_HOME_RESOURCE_ID"
+    "        AND b.CALENDAR_RESOURCE_ID = r.CALENDAR_RESOURCE_ID"
+    "  LEFT JOIN CALENDAR_OBJECT o ON o.CALENDAR_RESOURCE_ID = r.CALENDAR_RESOURCE_ID"
+    "        AND o.RESOURCE_NAME = r.RESOURCE_NAME AND NOT r.DELETED AND o.TRASHED IS NULL"
+    " WHERE h.OWNER_UID = ANY($1::text[]) AND h.STATUS = 0 AND r.REVISION > $2"
+    "   AND r.RESOURCE_NAME IS NOT NULL AND r.CALENDAR_RESOURCE_ID IS NOT NULL"
+    "   AND r.CALENDAR_RESOURCE_ID IS DISTINCT FROM hm.TRASH"
+    "   AND (r.DELETED OR (b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'))"
+    " ORDER BY r.REVISION";
+
+static const char SCAN_SQL[] =
+    "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME,"
+    "       COALESCE(r.REVISION, 0), false, o.ICALENDAR_TEXT"
+    "  FROM CALENDAR_HOME h"
+    "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
+    "  JOIN CALENDAR_BIND b ON b.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
+    "       AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
+    "  JOIN CALENDAR_OBJECT o ON o.CALENDAR_RESOURCE_ID = b.CALENDAR_RESOURCE_ID"
+    "       AND o.TRASHED IS NULL"
+    "  LEFT JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
+    "       AND r.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID"
+    "       AND r.RESOURCE_NAME = o.RESOURCE_NAME"
+    " WHERE h.OWNER_UID = ANY($1::text[]) AND h.STATUS = 0"
+    "   AND o.CALENDAR_RESOURCE_ID IS DISTINCT FROM hm.TRASH"
+    " ORDER BY 1, 2, 3";
+
+static const char HEAD_SQL[] =
+    "SELECT COALESCE(MAX(r.REVISION), 0) FROM CALENDAR_OBJECT_REVISIONS r"
+    "  JOIN CALENDAR_HOME h ON h.RESOURCE_ID = r.CALENDAR_HOME_RESOURCE_ID"
+    " WHERE h.OWNER_UID = ANY($1::text[])";
+
+static const char SNAPSHOT_SQL[] =
+    "SELECT txid_snapshot_xmin(txid_current_snapshot()),"
+    "       txid_snapshot_xmax(txid_current_snapshot()),"
+    "       COALESCE((SELECT VALUE FROM CALENDARSERVER"
+    "                  WHERE NAME = 'MIN-VALID-REVISION'), '1')";
+
+int pg_source_open(const char *dsn, pg_source **out, cb_err *err)
+{
+    *out = NULL;
+    pg_source *s = calloc(1, sizeof *s);
+    if (!s || !(s->dsn = strdup(dsn))) {
+        free(s);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    s->conn = PQconnectdb(dsn);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+        pg_source_close(s);
+        return CB_EIO;
+    }
+    *out = s;
+    return CB_OK;
+}
+
+void pg_source_close(pg_source *s)
+{
+    if (!s) return;
+    PQfinish(s->conn);
+    free(s->dsn);
+    free(s);
+}
+
+/* A connection lost since the last poll (server restart) is re-opened once. */
+static int ensure(pg_source *s, cb_err *err)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK) return CB_OK;
+    PQreset(s->conn);
+    if (PQstatus(s->conn) == CONNECTION_OK) return CB_OK;
+    return cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+}
+
+static int exec_ok(pg_source *s, const char *sql, cb_err *err)
+{
+    PGresult *r = PQexec(s->conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+    PQclear(r);
+    return ok ? CB_OK : CB_EIO;
+}
+
+/* {"a","b"}: every element quoted, so no owner UID can break the literal. */
+static char *owner_array(const char *const *owners, size_t n)
+{
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_cat(&b, "{");
+    for (size_t i = 0; i < n; i++) {
+        sbuf_cat(&b, i ? ",\"" : "\"");
+        for (const char *c = owners[i]; *c; c++) {
+            if (*c == '"' || *c == '\\') sbuf_cat(&b, "\\");
+            sbuf_catn(&b, c, 1);
+        }
+        sbuf_cat(&b, "\"");
+    }
+    sbuf_cat(&b, "}");
+    return sbuf_take(&b);
+}
+
+static PGresult *query(pg_source *s, const char *sql, const char *owners, const char *rev,
+                       cb_err *err)
+{
+    const char *params[2] = {owners, rev};
+    PGresult *r = PQexecParams(s->conn, sql, rev ? 2 : 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int collect(PGresult *r, pg_changes **out, long long *max_rev, cb_err *err)
+{
+    pg_changes *c = calloc(1, sizeof *c);
+    int n = PQntuples(r);
+    if (c && n) c->v = calloc((size_t)n, sizeof *c->v);
+    if (!c || (n && !c->v)) {
+        free(c);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        pg_change *ch = &c->v[c->n++];
+        ch->owner_uid = strdup(PQgetvalue(r, i, 0));
+        ch->calendar_id = atoll(PQgetvalue(r, i, 1));
+        ch->resource_name = strdup(PQgetvalue(r, i, 2));
+        ch->revision = atoll(PQgetvalue(r, i, 3));
+        ch->deleted = PQgetvalue(r, i, 4)[0] == 't' || PQgetisnull(r, i, 5);
+        ch->ics = ch->deleted ? NULL : strdup(PQgetvalue(r, i, 5));
+        if (ch->revision > *max_rev) *max_rev = ch->revision;
+        if (!ch->owner_uid || !ch->resource_name || (!ch->deleted && !ch->ics)) {
+            pg_changes_free(c);
+            return cb_errf(err, CB_ENOMEM, "out of memory");
+        }
+    }
+    *out = c;
+    return CB_OK;
+}
+
+typedef struct snap {
+    long long xmin, xmax, min_valid;
+} snap;
+
+static int begin_snapshot(pg_source *s, snap *sn, cb_err *err)
+{
+    int rc = ensure(s, err);
+    if (rc) return rc;
+    if ((rc = exec_ok(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))) return rc;
+    PGresult *r = PQexec(s->conn, SNAPSHOT_SQL);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+        PQclear(r);
+        exec_ok(s, "ROLLBACK", NULL);
+        return CB_EIO;
+    }
+    sn->xmin = atoll(PQgetvalue(r, 0, 0));
+    sn->xmax = atoll(PQgetvalue(r, 0, 1));
+    sn->min_valid = atoll(PQgetvalue(r, 0, 2));
+    PQclear(r);
+    return CB_OK;
+}
+
+/* The cursor after reading everything visible in sn up to max_rev. */
+static void advance(const pg_cursor *cur, const snap *sn, long long max_rev, pg_cursor *next)
+{
+    long long base = cur->rev;
+    if (cur->pending_rev > base && sn->xmin >= cur->pending_xmax) base = cur->pending_rev;
+    if (max_rev < base) max_rev = base;
+    if (sn->xmin >= sn->xmax) {   /* nothing in flight: all of it is final */
+        *next = (pg_cursor){max_rev, 0, 0};
+        return;
+    }
+    next->rev = base;
+    next->pending_rev = max_rev > base ? max_rev : 0;
+    next->pending_xmax = max_rev > base ? sn->xmax : 0;
+}
+
+int pg_source_poll(pg_source *s, const char *const *owners, size_t n,
+                   const pg_cursor *cur, pg_changes **out, pg_cursor *next,
+                   int *trimmed, cb_err *err)
+{
+    *out = NULL;
+    *trimmed = 0;
+    snap sn;
+    int rc = begin_snapshot(s, &sn, err);
+    if (rc) return rc;
+    if (cur->rev + 1 < sn.min_valid) {
+        *trimmed = 1;
+        exec_ok(s, "ROLLBACK", NULL);
+        return CB_OK;
+    }
+    char *arr = owner_array(owners, n), rev[32];
+    snprintf(rev, sizeof rev, "%lld", cur->rev);
+    PGresult *r = arr ? query(s, POLL_SQL, arr, rev, err) : NULL;
+    free(arr);
+    long long max_rev = cur->rev;
+    rc = r ? collect(r, out, &max_rev, err) : CB_EIO;
+    PQclear(r);
+    exec_ok(s, "ROLLBACK", NULL);
+    if (rc == CB_OK) advance(cur, &sn, max_rev, next);
+    return rc;
+}
+
+int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
+                   pg_changes **out, pg_cursor *next, cb_err *err)
+{
+    *out = NULL;
+    snap sn;
+    int rc = begin_snapshot(s, &sn, err);
+    if (rc) return rc;
+    char *arr = owner_array(owners, n);
+    PGresult *r = arr ? query(s, SCAN_SQL, arr, NULL, err) : NULL;
+    PGresult *h = r ? query(s, HEAD_SQL, arr, NULL, err) : NULL;
+    free(arr);
+    long long ignored = 0;
+    rc = r && h ? collect(r, out, &ignored, err) : CB_EIO;
+    long long head = h ? atoll(PQgetvalue(h, 0, 0)) : 0;
+    PQclear(r);
+    PQclear(h);
+    exec_ok(s, "ROLLBACK", NULL);
+    if (rc == CB_OK) {
+        /* A scan has read the state, not a revision range: start just below
+         * what may have been trimmed and let the pending rule catch up. */
+        pg_cursor start = {sn.min_valid > 1 ? sn.min_valid - 1 : 0, 0, 0};
+        if (sn.xmin >= sn.xmax) start.rev = head;
+        advance(&start, &sn, head, next);
+    }
+    return rc;
+}
+
+void pg_changes_free(pg_changes *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].owner_uid);
+        free(c->v[i].resource_name);
+        free(c->v[i].ics);
+    }
+    free(c->v);
+    free(c);
+}
+
+void pg_cursor_format(const pg_cursor *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld %lld %lld", c->rev, c->pending_rev, c->pending_xmax);
+}
+
+int pg_cursor_parse(const char *text, pg_cursor *c)
+{
+    return sscanf(text, "%lld %lld %lld", &c->rev, &c->pending_rev, &c->pending_xmax) == 3 &&
+                   c->rev >= 0 ? 0 : -1;
+}
+
+int pg_source_explain(pg_source *s, const char *const *owners, size_t n, long long rev,
+                      char **out, cb_err *err)
+{
+    *out = NULL;
+    int rc = ensure(s, err);
+    if (rc) return rc;
+    char *arr = owner_array(owners, n);
+    sbuf sql;
+    sbuf_init(&sql);
+    sbuf_cat(&sql, "EXPLAIN ");
+    sbuf_cat(&sql, POLL_SQL);
+    char revs[32];
+    snprintf(revs, sizeof revs, "%lld", rev);
+    PGresult *r = arr && sql.s ? query(s, sql.s, arr, revs, err) : NULL;
+    free(arr);
+    sbuf_free(&sql);
+    if (!r) return CB_EIO;
+    sbuf b;
+    sbuf_init(&b);
+    for (int i = 0; i < PQntuples(r); i++) {
+        sbuf_cat(&b, PQgetvalue(r, i, 0));
+        sbuf_cat(&b, "\n");
+    }
+    PQclear(r);
+    *out = sbuf_take(&b);
+    return *out ? CB_OK : cb_errf(err, CB_ENOMEM, "out of memory");
+}

@@ -1,0 +1,75 @@
+/* pg_source.h — reading changes from a CalendarServer database.
+ *
+ * CalendarServer keeps one CALENDAR_OBJECT_REVISIONS row per calendar object
+ * resource and gives it a fresh REVISION (from REVISION_SEQ) on every write
+ * and on deletion (DELETED = true). A poll reads the rows of the mapped
+ * people's homes with REVISION above the cursor through the
+ * (CALENDAR_HOME_RESOURCE_ID, REVISION) index, so its cost follows the
+ * number of changes, not the size of the tables.
+ *
+ * Out-of-order commits: a transaction can take revision 10, commit after
+ * another one took and committed 11. The cursor therefore never moves past
+ * a revision while a transaction that was running when it was read may still
+ * commit a lower one: each poll records the snapshot's xmax, and the highest
+ * revision seen becomes the cursor only once every transaction below that
+ * xmax has finished (txid_snapshot_xmin of a later snapshot >= it). Rows read
+ * twice in the meantime are filtered by the caller (link revision).
+ *
+ * Only SELECT is needed. Reading from a copy of the database works the same.
+ */
+#ifndef PG_SOURCE_H
+#define PG_SOURCE_H
+
+#include <stddef.h>
+#include "../mapping/cb_err.h"
+
+typedef struct pg_source pg_source;
+
+typedef struct pg_change {
+    char *owner_uid;
+    long long calendar_id;
+    char *resource_name;
+    long long revision;
+    int deleted;            /* or the object no longer exists */
+    char *ics;              /* NULL when deleted */
+} pg_change;
+
+typedef struct pg_changes {
+    pg_change *v;
+    size_t n;
+} pg_changes;
+
+typedef struct pg_cursor {
+    long long rev;            /* every revision <= rev has been read */
+    long long pending_rev;    /* becomes rev once ... */
+    long long pending_xmax;   /* ... every txid below this has finished */
+} pg_cursor;
+
+int pg_source_open(const char *dsn, pg_source **out, cb_err *err);
+void pg_source_close(pg_source *s);
+
+/* Changes with revision > cur->rev for the homes of owners (n of them), and
+ * the cursor to store once they are all carried. *trimmed is set (and
+ * nothing read) when cur->rev is older than CalendarServer's
+ * MIN-VALID-REVISION: the caller must rescan. */
+int pg_source_poll(pg_source *s, const char *const *owners, size_t n,
+                   const pg_cursor *cur, pg_changes **out, pg_cursor *next,
+                   int *trimmed, cb_err *err);
+
+/* Every live calendar object of owners (deleted = 0), and the cursor that
+ * follows this state. Used for the first sync and after trimming. */
+int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
+                   pg_changes **out, pg_cursor *next, cb_err *err);
+
+void pg_changes_free(pg_changes *c);
+
+/* "rev pending_rev pending_xmax" and back; parse returns -1 on bad text. */
+void pg_cursor_format(const pg_cursor *c, char *buf, size_t size);
+int pg_cursor_parse(const char *text, pg_cursor *c);
+
+/* The EXPLAIN text of the poll query from revision rev, for the README and
+ * the plan test. */
+int pg_source_explain(pg_source *s, const char *const *owners, size_t n,
+                      long long rev, char **out, cb_err *err);
+
+#endif

@@ -1,0 +1,536 @@
+#include "sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mapping/ews_item.h"
+#include "../mapping/sbuf.h"
+
+typedef struct work {
+    intent_rec in;          /* op, key, mailbox, item_id, fingerprint, revision, tag */
+    char *xml;              /* CalendarItem or ItemChange; NULL for deletes */
+} work;
+
+typedef struct batch {
+    sync_ctx *s;
+    intent_op op;
+    work **w;
+    size_t n;
+} batch;
+
+struct sync_ctx {
+    sync_deps d;
+    sync_done_fn done;
+    void *ud;
+    int running;
+    int outstanding;        /* requests of the current stage */
+    int failed;             /* a request failed: keep the cursor */
+    cb_err err;
+    work *works;
+    size_t nworks;
+    pg_cursor next_cursor;
+    int have_next;
+    const char **owners;
+    size_t nowners;
+};
+
+int sync_new(const sync_deps *deps, sync_ctx **out, cb_err *err)
+{
+    *out = NULL;
+    sync_ctx *s = calloc(1, sizeof *s);
+    if (!s) return cb_errf(err, CB_ENOMEM, "out of memory");
+    s->d = *deps;
+    s->nowners = deps->people->n;
+    s->owners = calloc(s->nowners ? s->nowners : 1, sizeof *s->owners);
+    if (!s->owners) {
+        free(s);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->nowners; i++) s->owners[i] = deps->people->v[i].owner_uid;
+    *out = s;
+    return CB_OK;
+}
+
+static void free_works(sync_ctx *s)
+{
+    for (size_t i = 0; i < s->nworks; i++) free(s->works[i].xml);
+    free(s->works);
+    s->works = NULL;
+    s->nworks = 0;
+}
+
+void sync_free(sync_ctx *s)
+{
+    if (!s) return;
+    free_works(s);
+    free(s->owners);
+    free(s);
+}
+
+static void end_pass(sync_ctx *s, int rc)
+{
+    free_works(s);
+    s->running = 0;
+    if (rc != CB_OK) {
+        store_txn *t;
+        if (store_begin(s->d.st, 1, &t, NULL) == CB_OK) {
+            store_put(t, "meta:last_error", s->err.msg, NULL);
+            store_commit(t, NULL);
+        }
+    }
+    s->done(s->ud, rc, rc == CB_OK ? NULL : &s->err);
+}
+
+static void fail_request(sync_ctx *s, const cb_err *err)
+{
+    if (!s->failed) s->err = *err;
+    s->failed = 1;
+}
+
+/* ---- stage 5: commit -------------------------------------------------- */
+
+static void finish_write_stage(sync_ctx *s)
+{
+    if (s->failed) {
+        end_pass(s, s->err.code ? s->err.code : CB_EIO);
+        return;
+    }
+    store_txn *t;
+    cb_err err;
+    int rc = store_begin(s->d.st, 1, &t, &err);
+    if (rc == CB_OK && s->have_next) {
+        char buf[96];
+        pg_cursor_format(&s->next_cursor, buf, sizeof buf);
+        rc = store_put(t, SYNC_CURSOR_KEY, buf, &err);
+    }
+    if (rc == CB_OK) rc = store_commit(t, &err);
+    else store_abort(t);
+    if (rc) s->err = err;
+    end_pass(s, rc);
+}
+
+static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
+{
+    report *rep = s->d.rep;
+    intent_rec *in = &w->in;
+    link_rec l = {0};
+    snprintf(l.mailbox, sizeof l.mailbox, "%s", in->mailbox);
+    snprintf(l.fingerprint, sizeof l.fingerprint, "%s", in->fingerprint);
+    l.revision = in->revision;
+    int not_found = !m->ok && !strcmp(m->code, "ErrorItemNotFound");
+    if (in->op == OP_DELETE && (m->ok || not_found)) {
+        store_link_del(t, in->key, NULL);
+        rep->deleted++;
+    } else if (in->op == OP_UPDATE && not_found) {
+        /* Deleted on the Exchange side: forget the link, so the next change
+         * of the event (or a rescan) creates it again. */
+        store_link_del(t, in->key, NULL);
+        rep->failed++;
+        report_add(rep, in->key, 1, "item was deleted in Exchange; re-created on its next change");
+    } else if (!m->ok) {
+        rep->failed++;
+        report_add(rep, in->key, 1, "%s: %s", m->code, m->text);
+    } else {
+        snprintf(l.item_id, sizeof l.item_id, "%s", in->op == OP_CREATE ? m->item_id : in->item_id);
+        snprintf(l.change_key, sizeof l.change_key, "%s", m->change_key);
+        if (store_link_put(t, in->key, &l, NULL) == CB_OK) {
+            if (in->op == OP_CREATE) rep->created++;
+            else rep->updated++;
+        }
+    }
+    store_intent_del(t, in->tag, NULL);
+}
+
+static void on_batch(void *ud, const ews_response *r, const cb_err *err)
+{
+    batch *b = ud;
+    sync_ctx *s = b->s;
+    if (!r) {
+        fail_request(s, err);   /* intents stay pending for recovery */
+    } else {
+        store_txn *t;
+        cb_err e;
+        if (store_begin(s->d.st, 1, &t, &e) == CB_OK) {
+            for (size_t i = 0; i < b->n && i < r->nmsgs; i++) apply_result(s, t, b->w[i], &r->msgs[i]);
+            if (store_commit(t, &e) != CB_OK) fail_request(s, &e);
+        } else {
+            fail_request(s, &e);
+        }
+        if (r->nmsgs < b->n) {
+            cb_errf(&e, CB_EREMOTE, "EWS answered %zu of %zu items", r->nmsgs, b->n);
+            fail_request(s, &e);
+        }
+    }
+    free(b->w);
+    free(b);
+    if (--s->outstanding == 0) finish_write_stage(s);
+}
+
+/* ---- stage 4: effect -------------------------------------------------- */
+
+static void batch_xml(const batch *b, sbuf *x)
+{
+    if (b->op == OP_CREATE)
+        sbuf_cat(x, "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId>"
+                    "<t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items>");
+    else if (b->op == OP_UPDATE)
+        sbuf_cat(x, "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" "
+                    "SendMeetingInvitationsOrCancellations=\"SendToNone\"><m:ItemChanges>");
+    else
+        sbuf_cat(x, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" "
+                    "SendMeetingCancellations=\"SendToNone\"><m:ItemIds>");
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->op != OP_DELETE) {
+            sbuf_cat(x, b->w[i]->xml);
+            continue;
+        }
+        sbuf_cat(x, "<t:ItemId Id=\"");
+        sbuf_xml(x, b->w[i]->in.item_id);
+        sbuf_cat(x, "\"/>");
+    }
+    sbuf_cat(x, b->op == OP_CREATE ? "</m:Items></m:CreateItem>"
+                : b->op == OP_UPDATE ? "</m:ItemChanges></m:UpdateItem>"
+                                     : "</m:ItemIds></m:DeleteItem>");
+}
+
+static int submit_batch(sync_ctx *s, batch *b, cb_err *err)
+{
+    sbuf x;
+    sbuf_init(&x);
+    batch_xml(b, &x);
+    int rc = sbuf_failed(&x) ? cb_errf(err, CB_ENOMEM, "out of memory")
+             : ews_client_submit(s->d.ews, b->w[0]->in.mailbox, x.s, on_batch, b, err);
+    sbuf_free(&x);
+    if (rc == CB_OK) s->outstanding++;
+    return rc;
+}
+
+/* Groups works by mailbox and operation into batches of batch_size. */
+static int submit_all(sync_ctx *s, cb_err *err)
+{
+    char *done = calloc(s->nworks ? s->nworks : 1, 1);
+    if (!done) return cb_errf(err, CB_ENOMEM, "out of memory");
+    int rc = CB_OK;
+    size_t max = (size_t)s->d.cfg->batch_size;
+    for (size_t i = 0; i < s->nworks && rc == CB_OK; i++) {
+        if (done[i]) continue;
+        batch *b = calloc(1, sizeof *b);
+        work **w = calloc(max, sizeof *w);
+        if (!b || !w) {
+            free(b);
+            free(w);
+            rc = cb_errf(err, CB_ENOMEM, "out of memory");
+            break;
+        }
+        b->s = s;
+        b->w = w;
+        b->op = s->works[i].in.op;
+        for (size_t j = i; j < s->nworks && b->n < max; j++)
+            if (!done[j] && s->works[j].in.op == b->op &&
+                !strcmp(s->works[j].in.mailbox, s->works[i].in.mailbox)) {
+                done[j] = 1;
+                b->w[b->n++] = &s->works[j];
+            }
+        if ((rc = submit_batch(s, b, err)) != CB_OK) {
+            free(b->w);
+            free(b);
+        }
+    }
+    free(done);
+    return rc;
+}
+
+/* ---- stage 3: plan and intent ----------------------------------------- */
+
+static void source_key(const pg_change *c, char key[STORE_KEY_MAX])
+{
+    snprintf(key, STORE_KEY_MAX, "%s/%lld/%s", c->owner_uid, c->calendar_id, c->resource_name);
+}
+
+static work *add_work(sync_ctx *s, intent_op op, const char *key, const char *mailbox,
+                      long long rev)
+{
+    work *v = realloc(s->works, (s->nworks + 1) * sizeof *v);
+    if (!v) return NULL;
+    s->works = v;
+    work *w = &v[s->nworks++];
+    memset(w, 0, sizeof *w);
+    w->in.op = op;
+    w->in.revision = rev;
+    snprintf(w->in.key, sizeof w->in.key, "%s", key);
+    snprintf(w->in.mailbox, sizeof w->in.mailbox, "%s", mailbox);
+    if (store_new_tag(w->in.tag, NULL) != CB_OK) {
+        s->nworks--;
+        return NULL;
+    }
+    return w;
+}
+
+/* Decides what one change needs; returns CB_ENOMEM/CB_EIO only for faults
+ * that must stop the pass, never for a bad event. */
+static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
+{
+    report *rep = s->d.rep;
+    char key[STORE_KEY_MAX];
+    source_key(c, key);
+    const person *p = people_by_uid(s->d.people, c->owner_uid);
+    if (!p) return CB_OK;
+    rep->read++;
+    link_rec l;
+    int linked = store_link_get(t, key, &l, NULL) == CB_OK;
+    if (linked && l.revision >= c->revision && c->revision > 0) {
+        rep->unchanged++;
+        return CB_OK;
+    }
+    if (c->deleted) {
+        if (!linked) return CB_OK;
+        work *w = add_work(s, OP_DELETE, key, l.mailbox, c->revision);
+        if (!w) return CB_ENOMEM;
+        snprintf(w->in.item_id, sizeof w->in.item_id, "%s", l.item_id);
+        return CB_OK;
+    }
+    map_ctx mc = {s->d.people, s->d.tz, s->d.cfg->default_tz};
+    ews_item *it;
+    cb_err e;
+    int rc = ews_item_from_ical(c->ics, &mc, &it, &e);
+    if (rc == CB_EUNSUPPORTED && strstr(e.msg, "no VEVENT")) {
+        rep->skipped++;
+        return CB_OK;
+    }
+    if (rc != CB_OK) {
+        rep->failed++;
+        report_add(rep, key, 1, "%s", e.msg);
+        return CB_OK;
+    }
+    char fp[17];
+    ews_item_fingerprint(it, fp);
+    if (linked && !strcmp(fp, l.fingerprint)) {
+        l.revision = c->revision;   /* same content: only remember the revision */
+        ews_item_free(it);
+        rep->unchanged++;
+        return store_link_put(t, key, &l, NULL);
+    }
+    work *w = add_work(s, linked ? OP_UPDATE : OP_CREATE, key, p->smtp, c->revision);
+    if (!w) {
+        ews_item_free(it);
+        return CB_ENOMEM;
+    }
+    snprintf(w->in.fingerprint, sizeof w->in.fingerprint, "%s", fp);
+    if (it->warnings) report_add(rep, key, 0, "%s", it->warnings);
+    sbuf x;
+    sbuf_init(&x);
+    if (linked) {
+        snprintf(w->in.item_id, sizeof w->in.item_id, "%s", l.item_id);
+        ews_item_write_update(it, l.item_id, NULL, &x);
+    } else {
+        ews_item_write_create(it, key, w->in.tag, &x);
+    }
+    ews_item_free(it);
+    w->xml = sbuf_take(&x);
+    return w->xml ? CB_OK : CB_ENOMEM;
+}
+
+typedef struct gone_ctx {
+    sync_ctx *s;
+    const pg_changes *seen;
+} gone_ctx;
+
+static int cmp_change_key(const void *a, const void *b)
+{
+    char ka[STORE_KEY_MAX], kb[STORE_KEY_MAX];
+    source_key(a, ka);
+    source_key(b, kb);
+    return strcmp(ka, kb);
+}
+
+static int cmp_key_change(const void *key, const void *elem)
+{
+    char k[STORE_KEY_MAX];
+    source_key(elem, k);
+    return strcmp(key, k);
+}
+
+/* After a scan (changes sorted by key): linked events of mapped people that no longer exist. */
+static int plan_gone(void *ud, const char *key, const link_rec *l)
+{
+    gone_ctx *g = ud;
+    char owner[STORE_KEY_MAX];
+    snprintf(owner, sizeof owner, "%s", key);
+    char *slash = strchr(owner, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    if (!people_by_uid(g->s->d.people, owner)) return 0;
+    if (g->seen->n && bsearch(key, g->seen->v, g->seen->n, sizeof *g->seen->v, cmp_key_change))
+        return 0;
+    work *w = add_work(g->s, OP_DELETE, key, l->mailbox, l->revision);
+    if (!w) return CB_ENOMEM;
+    snprintf(w->in.item_id, sizeof w->in.item_id, "%s", l->item_id);
+    return 0;
+}
+
+static int plan(sync_ctx *s, const pg_changes *ch, int scanned, cb_err *err)
+{
+    store_txn *t;
+    int rc = store_begin(s->d.st, 1, &t, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < ch->n && rc == CB_OK; i++) rc = plan_change(s, t, &ch->v[i]);
+    if (rc == CB_OK && scanned) {
+        gone_ctx g = {s, ch};
+        rc = store_link_each(t, plan_gone, &g, err);
+    }
+    for (size_t i = 0; i < s->nworks && rc == CB_OK; i++)
+        rc = store_intent_put(t, &s->works[i].in, err);
+    if (rc != CB_OK) {
+        store_abort(t);
+        return rc < 0 && !err->msg[0] ? cb_errf(err, rc, "planning failed") : rc;
+    }
+    return store_commit(t, err);
+}
+
+/* ---- stage 2: read ---------------------------------------------------- */
+
+static void read_and_write(sync_ctx *s)
+{
+    store_txn *t;
+    char buf[96];
+    pg_cursor cur = {0};
+    int have = 0;
+    cb_err err = {0};
+    if (store_begin(s->d.st, 0, &t, &err) == CB_OK) {
+        have = store_get(t, SYNC_CURSOR_KEY, buf, sizeof buf, NULL) == CB_OK &&
+               pg_cursor_parse(buf, &cur) == 0;
+        store_abort(t);
+    }
+    pg_changes *ch = NULL;
+    int trimmed = 0, rc = CB_OK;
+    if (have) rc = pg_source_poll(s->d.pg, s->owners, s->nowners, &cur, &ch, &s->next_cursor,
+                                  &trimmed, &err);
+    int scanned = !have || trimmed;
+    if (rc == CB_OK && scanned)
+        rc = pg_source_scan(s->d.pg, s->owners, s->nowners, &ch, &s->next_cursor, &err);
+    if (rc == CB_OK && scanned && ch && ch->n > 1)
+        qsort(ch->v, ch->n, sizeof *ch->v, cmp_change_key);
+    s->have_next = rc == CB_OK;
+    if (rc == CB_OK) rc = plan(s, ch, scanned, &err);
+    pg_changes_free(ch);
+    if (rc == CB_OK) rc = submit_all(s, &err);
+    if (rc != CB_OK) {
+        s->err = err;
+        if (!s->outstanding) end_pass(s, rc);
+        else s->failed = 1;
+        return;
+    }
+    if (!s->outstanding) finish_write_stage(s);
+}
+
+/* ---- stage 1: recovery ------------------------------------------------ */
+
+typedef struct recovery {
+    sync_ctx *s;
+    intent_rec in;
+} recovery;
+
+static void on_recovered(void *ud, const ews_response *r, const cb_err *err)
+{
+    recovery *rv = ud;
+    sync_ctx *s = rv->s;
+    if (!r || (r->nmsgs && !r->msgs[0].ok)) {
+        cb_err e;
+        if (!r) e = *err;
+        else cb_errf(&e, CB_EREMOTE, "recovery FindItem: %s", r->msgs[0].code);
+        fail_request(s, &e);
+    } else {
+        store_txn *t;
+        cb_err e;
+        if (store_begin(s->d.st, 1, &t, &e) == CB_OK) {
+            for (size_t i = 0; i < r->nfound; i++) {
+                if (strcmp(r->found[i].tag, rv->in.tag)) continue;
+                link_rec l = {0};
+                snprintf(l.mailbox, sizeof l.mailbox, "%s", rv->in.mailbox);
+                snprintf(l.item_id, sizeof l.item_id, "%s", r->found[i].item_id);
+                snprintf(l.change_key, sizeof l.change_key, "%s", r->found[i].change_key);
+                snprintf(l.fingerprint, sizeof l.fingerprint, "%s", rv->in.fingerprint);
+                l.revision = rv->in.revision;
+                if (store_link_put(t, rv->in.key, &l, &e) == CB_OK) s->d.rep->adopted++;
+                break;
+            }
+            store_intent_del(t, rv->in.tag, NULL);
+            if (store_commit(t, &e) != CB_OK) fail_request(s, &e);
+        } else {
+            fail_request(s, &e);
+        }
+    }
+    free(rv);
+    if (--s->outstanding == 0) {
+        if (s->failed) end_pass(s, s->err.code ? s->err.code : CB_EIO);
+        else read_and_write(s);
+    }
+}
+
+typedef struct intent_list {
+    intent_rec *v;
+    size_t n;
+} intent_list;
+
+static int collect_intent(void *ud, const intent_rec *in)
+{
+    intent_list *l = ud;
+    intent_rec *v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (!v) return CB_ENOMEM;
+    l->v = v;
+    v[l->n++] = *in;
+    return 0;
+}
+
+/* Creates are looked up by tag; updates and deletes are simply dropped:
+ * both are idempotent and will be planned again from the same change. */
+static int recover(sync_ctx *s, cb_err *err)
+{
+    store_txn *t;
+    intent_list l = {0};
+    int rc = store_begin(s->d.st, 1, &t, err);
+    if (rc) return rc;
+    rc = store_intent_each(t, collect_intent, &l, err);
+    for (size_t i = 0; i < l.n && rc == CB_OK; i++)
+        if (l.v[i].op != OP_CREATE) rc = store_intent_del(t, l.v[i].tag, err);
+    rc = rc == CB_OK ? store_commit(t, err) : (store_abort(t), rc);
+    for (size_t i = 0; i < l.n && rc == CB_OK; i++) {
+        if (l.v[i].op != OP_CREATE) continue;
+        recovery *rv = calloc(1, sizeof *rv);
+        sbuf x;
+        sbuf_init(&x);
+        ews_xml_find_by_tag(&x, l.v[i].tag);
+        if (!rv || sbuf_failed(&x)) rc = cb_errf(err, CB_ENOMEM, "out of memory");
+        else {
+            rv->s = s;
+            rv->in = l.v[i];
+            rc = ews_client_submit(s->d.ews, rv->in.mailbox, x.s, on_recovered, rv, err);
+        }
+        if (rc == CB_OK) s->outstanding++;
+        else free(rv);
+        sbuf_free(&x);
+    }
+    free(l.v);
+    return rc;
+}
+
+int sync_pass(sync_ctx *s, sync_done_fn done, void *ud, cb_err *err)
+{
+    if (s->running) return cb_errf(err, CB_EBUSY, "a pass is already running");
+    s->running = 1;
+    s->done = done;
+    s->ud = ud;
+    s->failed = 0;
+    s->outstanding = 0;
+    s->have_next = 0;
+    memset(&s->err, 0, sizeof s->err);
+    s->d.rep->people = (long)s->nowners;
+    int rc = recover(s, err);
+    if (rc != CB_OK) {
+        s->running = 0;
+        return rc;
+    }
+    if (!s->outstanding) read_and_write(s);
+    return CB_OK;
+}

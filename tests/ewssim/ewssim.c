@@ -1,0 +1,402 @@
+/* ewssim — a small stateful Exchange Web Services endpoint for tests.
+ *
+ * It serves POST /EWS/Exchange.asmx: checks Basic (or bearer) auth, reads
+ * the impersonated mailbox from the ExchangeImpersonation header, validates
+ * the request body against the official EWS schemas (answering a failure
+ * with the ErrorSchemaValidation fault Exchange sends), and runs the
+ * operation in sim_ops. Test hooks live under /sim/:
+ *   GET  /sim/dump     one line per item (see sim_store_dump)
+ *   GET  /sim/log      one line per request: ms op mailbox outcome anchor send
+ *   POST /sim/reset    forget every item and the log
+ *   POST /sim/control?busy=N&backoff=MS&fail500=N&drop=N
+ *                      the next N requests get ErrorServerBusy (with
+ *                      BackOffMilliseconds), a bare HTTP 500, or a dropped
+ *                      connection
+ * Usage: ewssim [--port N] [--port-file F] [--schema ews.xsd] [--user U:P]
+ *               [--token T]
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim_ops.h"
+
+#define NS_SOAP "http://schemas.xmlsoap.org/soap/envelope/"
+#define NS_T "http://schemas.microsoft.com/exchange/services/2006/types"
+
+typedef struct sim {
+    sim_store *store;
+    xmlSchemaPtr schema;
+    char *basic;        /* "user:password" */
+    char *token;
+    int busy, fail500, drop, backoff_ms;
+    sbuf log;
+    struct timespec t0;
+    char schema_error[1024];
+} sim;
+
+static long now_ms(const sim *s)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - s->t0.tv_sec) * 1000 + (t.tv_nsec - s->t0.tv_nsec) / 1000000;
+}
+
+static void reply(struct evhttp_request *req, int code, const char *type, const char *body)
+{
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, body, strlen(body));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", out);
+    evbuffer_free(out);
+}
+
+static void soap_reply(struct evhttp_request *req, int code, const char *body)
+{
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+                    "<s:Envelope xmlns:s=\"%s\"><s:Header><h:ServerVersionInfo "
+                    "MajorVersion=\"15\" MinorVersion=\"1\" MajorBuildNumber=\"2507\" "
+                    "MinorBuildNumber=\"6\" Version=\"V2017_07_11\" "
+                    "xmlns:h=\"%s\" xmlns=\"%s\"/></s:Header><s:Body>%s</s:Body></s:Envelope>",
+                NS_SOAP, NS_T, NS_T, body);
+    reply(req, code, "text/xml; charset=utf-8", b.s);
+    sbuf_free(&b);
+}
+
+static void fault(struct evhttp_request *req, const char *code, const char *text,
+                  const char *extra)
+{
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "<s:Fault><faultcode xmlns:a=\"%s\">a:%s</faultcode>"
+                    "<faultstring xml:lang=\"en-US\">", NS_T, code);
+    sbuf_xml(&b, text);
+    sbuf_printf(&b, "</faultstring><detail><e:ResponseCode "
+                    "xmlns:e=\"http://schemas.microsoft.com/exchange/services/2006/errors\">%s"
+                    "</e:ResponseCode><e:Message "
+                    "xmlns:e=\"http://schemas.microsoft.com/exchange/services/2006/errors\">",
+                code);
+    sbuf_xml(&b, text);
+    sbuf_printf(&b, "</e:Message>%s</detail></s:Fault>", extra ? extra : "");
+    soap_reply(req, 500, b.s);
+    sbuf_free(&b);
+}
+
+static void log_line(sim *s, const char *op, const char *mailbox, const char *outcome,
+                     const char *anchor, const char *send)
+{
+    sbuf_printf(&s->log, "%ld\t%s\t%s\t%s\t%s\t%s\n", now_ms(s), op ? op : "-",
+                mailbox ? mailbox : "-", outcome, anchor ? anchor : "-", send ? send : "-");
+}
+
+static int auth_ok(sim *s, struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!h) return 0;
+    if (s->token && !strncmp(h, "Bearer ", 7)) return !strcmp(h + 7, s->token);
+    if (!s->basic || strncmp(h, "Basic ", 6)) return 0;
+    static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char dec[512];
+    size_t o = 0;
+    unsigned v = 0;
+    int bits = 0;
+    for (const char *c = h + 6; *c && *c != '=' && o < sizeof dec - 1; c++) {
+        const char *p = strchr(B64, *c);
+        if (!p) return 0;
+        v = v << 6 | (unsigned)(p - B64);
+        if ((bits += 6) >= 8) dec[o++] = (char)(v >> (bits -= 8) & 0xff);
+    }
+    dec[o] = '\0';
+    return !strcmp(dec, s->basic);
+}
+
+static xmlNode *first_elem(xmlNode *n)
+{
+    while (n && n->type != XML_ELEMENT_NODE) n = n->next;
+    return n;
+}
+
+static xmlNode *named(xmlNode *parent, const char *name)
+{
+    for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, name)) return c;
+    return NULL;
+}
+
+static void on_schema_error(void *ud, xmlErrorPtr e)
+{
+    sim *s = ud;
+    if (s->schema_error[0]) return;
+    snprintf(s->schema_error, sizeof s->schema_error, "%s", e->message ? e->message : "invalid");
+    size_t n = strlen(s->schema_error);
+    while (n && s->schema_error[n - 1] == '\n') s->schema_error[--n] = '\0';
+}
+
+/* 0 when valid; otherwise fills s->schema_error. */
+static int validate(sim *s, xmlNode *body_child)
+{
+    if (!s->schema) return 0;
+    xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt(s->schema);
+    s->schema_error[0] = '\0';
+    xmlSchemaSetValidStructuredErrors(v, on_schema_error, s);
+    int rc = xmlSchemaValidateOneElement(v, body_child);
+    xmlSchemaFreeValidCtxt(v);
+    if (rc && !s->schema_error[0]) snprintf(s->schema_error, sizeof s->schema_error, "invalid");
+    return rc;
+}
+
+static char *impersonated(xmlNode *header)
+{
+    xmlNode *sid = named(named(header, "ExchangeImpersonation"), "ConnectingSID");
+    xmlNode *addr = named(sid, "PrimarySmtpAddress");
+    if (!addr) addr = named(sid, "SmtpAddress");
+    if (!addr) addr = named(sid, "PrincipalName");
+    char *v = addr ? (char *)xmlNodeGetContent(addr) : NULL;
+    for (char *c = v; c && *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+    return v;
+}
+
+static char *own_mailbox(const sim *s)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s->basic ? s->basic : "service@example.org");
+    char *colon = strchr(buf, ':');
+    if (colon) *colon = '\0';
+    if (!strchr(buf, '@')) strncat(buf, "@example.org", sizeof buf - strlen(buf) - 1);
+    return strdup(buf);
+}
+
+/* Applies an injected fault, if one is due; returns 1 when it answered. */
+static int inject(sim *s, struct evhttp_request *req)
+{
+    if (s->drop > 0) {
+        s->drop--;
+        log_line(s, NULL, NULL, "drop", NULL, NULL);
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+        evhttp_send_reply(req, 500, "Dropped", NULL);
+        return 1;
+    }
+    if (s->fail500 > 0) {
+        s->fail500--;
+        log_line(s, NULL, NULL, "http500", NULL, NULL);
+        reply(req, 500, "text/html", "<html><body>Internal Server Error</body></html>");
+        return 1;
+    }
+    if (s->busy > 0) {
+        s->busy--;
+        char extra[256];
+        snprintf(extra, sizeof extra, "<t:MessageXml xmlns:t=\"%s\"><t:Value "
+                 "Name=\"BackOffMilliseconds\">%d</t:Value></t:MessageXml>", NS_T, s->backoff_ms);
+        log_line(s, NULL, NULL, "busy", NULL, NULL);
+        fault(req, "ErrorServerBusy",
+              "The server cannot service this request right now. Try again later.", extra);
+        return 1;
+    }
+    return 0;
+}
+
+static const char *send_attr(xmlNode *op)
+{
+    static char v[64];
+    const char *names[] = {"SendMeetingInvitations", "SendMeetingInvitationsOrCancellations",
+                           "SendMeetingCancellations"};
+    for (size_t i = 0; i < 3; i++) {
+        xmlChar *a = xmlGetProp(op, BAD_CAST names[i]);
+        if (a) {
+            snprintf(v, sizeof v, "%s", (char *)a);
+            xmlFree(a);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static void handle_ews(sim *s, struct evhttp_request *req)
+{
+    if (!auth_ok(s, req)) {
+        log_line(s, NULL, NULL, "unauthorized", NULL, NULL);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Basic realm=\"ewssim\"");
+        reply(req, 401, "text/plain", "401 Unauthorized");
+        return;
+    }
+    if (inject(s, req)) return;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body = malloc(len + 1);
+    evbuffer_remove(in, body, len);
+    body[len] = '\0';
+    xmlDoc *doc = xmlReadMemory(body, (int)len, "request.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    free(body);
+    xmlNode *env = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNode *op = first_elem(named(env, "Body") ? named(env, "Body")->children : NULL);
+    if (!op) {
+        log_line(s, NULL, NULL, "malformed", NULL, NULL);
+        fault(req, "ErrorInvalidRequest", "The request is invalid.", NULL);
+        xmlFreeDoc(doc);
+        return;
+    }
+    char *mailbox = impersonated(named(env, "Header"));
+    const char *anchor_h = evhttp_find_header(evhttp_request_get_input_headers(req), "X-AnchorMailbox");
+    const char *anchor = !mailbox ? "-" : !anchor_h ? "missing"
+                         : !strcasecmp(anchor_h, mailbox) ? "ok" : "mismatch";
+    if (!mailbox) mailbox = own_mailbox(s);
+    if (validate(s, op)) {
+        char text[1200];
+        snprintf(text, sizeof text, "The request failed schema validation: %s", s->schema_error);
+        log_line(s, (const char *)op->name, mailbox, "schema", anchor, s->schema_error);
+        fault(req, "ErrorSchemaValidation", text, NULL);
+    } else {
+        sbuf out;
+        sbuf_init(&out);
+        const char *name = sim_ops_dispatch(s->store, mailbox, op, &out);
+        if (name) {
+            int err = out.s && strstr(out.s, "ResponseClass=\"Error\"");
+            log_line(s, name, mailbox, err ? "item-error" : "ok", anchor, send_attr(op));
+            soap_reply(req, 200, out.s);
+        } else {
+            log_line(s, (const char *)op->name, mailbox, "unsupported", anchor, NULL);
+            fault(req, "ErrorInvalidRequest", "This operation is not simulated.", NULL);
+        }
+        sbuf_free(&out);
+    }
+    xmlFree(mailbox);
+    xmlFreeDoc(doc);
+}
+
+static void handle_control(sim *s, struct evhttp_request *req)
+{
+    struct evkeyvalq q;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (evhttp_parse_query_str(query ? query : "", &q) < 0) {
+        reply(req, 400, "text/plain", "bad query\n");
+        return;
+    }
+    const char *v;
+    if ((v = evhttp_find_header(&q, "busy"))) s->busy = atoi(v);
+    if ((v = evhttp_find_header(&q, "backoff"))) s->backoff_ms = atoi(v);
+    if ((v = evhttp_find_header(&q, "fail500"))) s->fail500 = atoi(v);
+    if ((v = evhttp_find_header(&q, "drop"))) s->drop = atoi(v);
+    evhttp_clear_headers(&q);
+    char out[128];
+    snprintf(out, sizeof out, "busy=%d backoff=%d fail500=%d drop=%d\n", s->busy,
+             s->backoff_ms, s->fail500, s->drop);
+    reply(req, 200, "text/plain", out);
+}
+
+static void on_request(struct evhttp_request *req, void *ud)
+{
+    sim *s = ud;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (!path) path = "/";
+    if (!strcasecmp(path, "/EWS/Exchange.asmx") &&
+        evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        handle_ews(s, req);
+    } else if (!strcmp(path, "/sim/dump")) {
+        sbuf b;
+        sbuf_init(&b);
+        sim_store_dump(s->store, &b);
+        reply(req, 200, "text/plain", b.s ? b.s : "");
+        sbuf_free(&b);
+    } else if (!strcmp(path, "/sim/log")) {
+        reply(req, 200, "text/plain", s->log.s ? s->log.s : "");
+    } else if (!strcmp(path, "/sim/reset")) {
+        sim_store_reset(s->store);
+        sbuf_free(&s->log);
+        reply(req, 200, "text/plain", "reset\n");
+    } else if (!strcmp(path, "/sim/control")) {
+        handle_control(s, req);
+    } else {
+        reply(req, 404, "text/plain", "not found\n");
+    }
+}
+
+static void on_signal(evutil_socket_t fd, short ev, void *base)
+{
+    (void)fd;
+    (void)ev;
+    event_base_loopexit(base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    sim s = {0};
+    int port = 0;
+    const char *port_file = NULL, *schema_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--port") && v) port = atoi(argv[++i]);
+        else if (!strcmp(a, "--port-file") && v) port_file = argv[++i];
+        else if (!strcmp(a, "--schema") && v) schema_path = argv[++i];
+        else if (!strcmp(a, "--user") && v) s.basic = argv[++i];
+        else if (!strcmp(a, "--token") && v) s.token = argv[++i];
+        else {
+            fprintf(stderr, "usage: ewssim [--port N] [--port-file F] [--schema ews.xsd] "
+                            "[--user U:P] [--token T]\n");
+            return 2;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    clock_gettime(CLOCK_MONOTONIC, &s.t0);
+    s.backoff_ms = 1000;
+    if (schema_path) {
+        xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(schema_path);
+        s.schema = pc ? xmlSchemaParse(pc) : NULL;
+        xmlSchemaFreeParserCtxt(pc);
+        if (!s.schema) {
+            fprintf(stderr, "ewssim: cannot compile schema %s\n", schema_path);
+            return 1;
+        }
+    } else {
+        fprintf(stderr, "ewssim: no --schema given: requests are NOT validated\n");
+    }
+    s.store = sim_store_new();
+    struct event_base *base = event_base_new();
+    struct evhttp *http = evhttp_new(base);
+    evhttp_set_max_body_size(http, 64 * 1024 * 1024);
+    evhttp_set_gencb(http, on_request, &s);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)port);
+    if (!bs) {
+        fprintf(stderr, "ewssim: cannot listen on 127.0.0.1:%d\n", port);
+        return 1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (f) fprintf(f, "%d\n", port), fclose(f);
+    }
+    fprintf(stderr, "ewssim: listening on http://127.0.0.1:%d/EWS/Exchange.asmx\n", port);
+    struct event *sig_int = evsignal_new(base, SIGINT, on_signal, base);
+    struct event *sig_term = evsignal_new(base, SIGTERM, on_signal, base);
+    event_add(sig_int, NULL);
+    event_add(sig_term, NULL);
+    event_base_dispatch(base);
+    event_free(sig_int);
+    event_free(sig_term);
+    evhttp_free(http);
+    event_base_free(base);
+    sim_store_free(s.store);
+    sbuf_free(&s.log);
+    if (s.schema) xmlSchemaFree(s.schema);
+    xmlCleanupParser();
+    return 0;
+}

@@ -1,0 +1,666 @@
+#include "sim_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- the store -------------------------------------------------------- */
+
+typedef struct sim_field {
+    char *name;   /* element local name; "ExtendedProperty:<name>" for those */
+    char *xml;    /* the element, serialised with t: prefixes */
+} sim_field;
+
+typedef struct sim_item {
+    char id[96];
+    unsigned ck;
+    char *mailbox;
+    char folder[16];
+    sim_field *f;
+    size_t nf;
+} sim_item;
+
+typedef struct sim_change {
+    char *mailbox;
+    char folder[16];
+    char id[96];
+    char kind;   /* C, U, D */
+} sim_change;
+
+struct sim_store {
+    sim_item **items;
+    size_t n, cap;
+    sim_change *log;
+    size_t nlog, caplog;
+    unsigned long next_id;
+    unsigned next_ck;
+};
+
+sim_store *sim_store_new(void)
+{
+    sim_store *s = calloc(1, sizeof *s);
+    if (s) s->next_id = 1, s->next_ck = 1;
+    return s;
+}
+
+static void item_free(sim_item *it)
+{
+    if (!it) return;
+    for (size_t i = 0; i < it->nf; i++) {
+        free(it->f[i].name);
+        free(it->f[i].xml);
+    }
+    free(it->f);
+    free(it->mailbox);
+    free(it);
+}
+
+void sim_store_reset(sim_store *s)
+{
+    for (size_t i = 0; i < s->n; i++) item_free(s->items[i]);
+    for (size_t i = 0; i < s->nlog; i++) free(s->log[i].mailbox);
+    free(s->items);
+    free(s->log);
+    unsigned long id = s->next_id;
+    memset(s, 0, sizeof *s);
+    s->next_id = id;   /* ids stay unique across resets */
+    s->next_ck = 1;
+}
+
+void sim_store_free(sim_store *s)
+{
+    if (!s) return;
+    sim_store_reset(s);
+    free(s);
+}
+
+static void log_change(sim_store *s, const sim_item *it, char kind)
+{
+    if (s->nlog == s->caplog) {
+        size_t cap = s->caplog ? s->caplog * 2 : 256;
+        sim_change *v = realloc(s->log, cap * sizeof *v);
+        if (!v) abort();
+        s->log = v;
+        s->caplog = cap;
+    }
+    sim_change *c = &s->log[s->nlog++];
+    c->mailbox = strdup(it->mailbox);
+    snprintf(c->folder, sizeof c->folder, "%s", it->folder);
+    snprintf(c->id, sizeof c->id, "%s", it->id);
+    c->kind = kind;
+}
+
+static sim_item *find_item(sim_store *s, const char *mailbox, const char *id, size_t *idx)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i]->id, id) && !strcmp(s->items[i]->mailbox, mailbox)) {
+            if (idx) *idx = i;
+            return s->items[i];
+        }
+    return NULL;
+}
+
+/* ---- XML helpers ------------------------------------------------------ */
+
+static xmlNode *child(xmlNode *n, const char *name)
+{
+    for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, name)) return c;
+    return NULL;
+}
+
+static char *text_of(xmlNode *n)
+{
+    return n ? (char *)xmlNodeGetContent(n) : NULL;
+}
+
+static char *attr(xmlNode *n, const char *name)
+{
+    return n ? (char *)xmlGetProp(n, BAD_CAST name) : NULL;
+}
+
+/* Serialises with canonical t: prefixes whatever prefixes the client used. */
+static void ser(xmlNode *n, sbuf *b)
+{
+    if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
+        sbuf_xml(b, (const char *)n->content);
+        return;
+    }
+    if (n->type != XML_ELEMENT_NODE) return;
+    sbuf_printf(b, "<t:%s", n->name);
+    for (xmlAttr *a = n->properties; a; a = a->next) {
+        char *v = (char *)xmlNodeListGetString(n->doc, a->children, 1);
+        sbuf_printf(b, " %s=\"", a->name);
+        sbuf_xml(b, v ? v : "");
+        sbuf_cat(b, "\"");
+        xmlFree(v);
+    }
+    sbuf_cat(b, ">");
+    for (xmlNode *c = n->children; c; c = c->next) ser(c, b);
+    sbuf_printf(b, "</t:%s>", n->name);
+}
+
+static char *field_key(xmlNode *el)
+{
+    char key[300];
+    if (!strcmp((const char *)el->name, "ExtendedProperty")) {
+        char *pn = attr(child(el, "ExtendedFieldURI"), "PropertyName");
+        snprintf(key, sizeof key, "ExtendedProperty:%s", pn ? pn : "?");
+        xmlFree(pn);
+    } else {
+        snprintf(key, sizeof key, "%s", el->name);
+    }
+    return strdup(key);
+}
+
+static void set_field(sim_item *it, xmlNode *el)
+{
+    char *key = field_key(el);
+    sbuf b;
+    sbuf_init(&b);
+    ser(el, &b);
+    for (size_t i = 0; i < it->nf; i++)
+        if (!strcmp(it->f[i].name, key)) {
+            free(key);
+            free(it->f[i].xml);
+            it->f[i].xml = sbuf_take(&b);
+            return;
+        }
+    sim_field *v = realloc(it->f, (it->nf + 1) * sizeof *v);
+    if (!v) abort();
+    it->f = v;
+    v[it->nf].name = key;
+    v[it->nf].xml = sbuf_take(&b);
+    it->nf++;
+}
+
+static void del_field(sim_item *it, const char *key)
+{
+    for (size_t i = 0; i < it->nf; i++)
+        if (!strcmp(it->f[i].name, key)) {
+            free(it->f[i].name);
+            free(it->f[i].xml);
+            it->f[i] = it->f[--it->nf];
+            return;
+        }
+}
+
+/* The text of a stored field ("<t:Start>2024-..</t:Start>" -> "2024-.."). */
+static void field_text(const sim_item *it, const char *key, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < it->nf; i++) {
+        if (strcmp(it->f[i].name, key)) continue;
+        const char *x = it->f[i].xml;
+        if (!strncmp(key, "ExtendedProperty:", 17)) x = strstr(x, "<t:Value>");
+        const char *gt = x ? strchr(x, '>') : NULL;
+        const char *lt = gt ? strchr(gt, '<') : NULL;
+        if (gt && lt) snprintf(out, size, "%.*s", (int)(lt - gt - 1), gt + 1);
+        return;
+    }
+}
+
+/* Schema order of the fields we store, so GetItem answers read naturally. */
+static const char *const ORDER[] = {
+    "Subject", "Sensitivity", "Body", "Categories", "Importance", "ReminderIsSet",
+    "ReminderMinutesBeforeStart", "ExtendedProperty", "UID", "Start", "End",
+    "IsAllDayEvent", "LegacyFreeBusyStatus", "Location", "Organizer",
+    "RequiredAttendees", "OptionalAttendees", "Resources", "Recurrence",
+    "StartTimeZone", "EndTimeZone", NULL};
+
+static void write_item(const sim_item *it, sbuf *b)
+{
+    sbuf_printf(b, "<t:CalendarItem><t:ItemId Id=\"%s\" ChangeKey=\"DwAAAB%08u\"/>",
+                it->id, it->ck);
+    sbuf_printf(b, "<t:ParentFolderId Id=\"%s.%s\"/><t:ItemClass>IPM.Appointment</t:ItemClass>",
+                it->folder, it->mailbox);
+    for (const char *const *o = ORDER; *o; o++)
+        for (size_t i = 0; i < it->nf; i++)
+            if (!strncmp(it->f[i].name, *o, strlen(*o)) &&
+                (it->f[i].name[strlen(*o)] == '\0' || it->f[i].name[strlen(*o)] == ':'))
+                sbuf_cat(b, it->f[i].xml);
+    sbuf_cat(b, "</t:CalendarItem>");
+}
+
+static void write_id(const sim_item *it, sbuf *b)
+{
+    sbuf_printf(b, "<t:CalendarItem><t:ItemId Id=\"%s\" ChangeKey=\"DwAAAB%08u\"/></t:CalendarItem>",
+                it->id, it->ck);
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static void msg_error(sbuf *b, const char *op, const char *code, const char *text)
+{
+    sbuf_printf(b, "<m:%sResponseMessage ResponseClass=\"Error\"><m:MessageText>", op);
+    sbuf_xml(b, text);
+    sbuf_printf(b, "</m:MessageText><m:ResponseCode>%s</m:ResponseCode>"
+                   "<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:%sResponseMessage>",
+                code, op);
+}
+
+static void open_response(sbuf *b, const char *op)
+{
+    sbuf_printf(b, "<m:%sResponse xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\" "
+                   "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\">"
+                   "<m:ResponseMessages>", op);
+}
+
+static void close_response(sbuf *b, const char *op)
+{
+    sbuf_printf(b, "</m:ResponseMessages></m:%sResponse>", op);
+}
+
+static const char *folder_of(xmlNode *parent_ids)
+{
+    xmlNode *d = child(parent_ids, "DistinguishedFolderId");
+    char *id = attr(d, "Id");
+    const char *f = "calendar";
+    if (id && !strcmp(id, "inbox")) f = "inbox";
+    if (id && !strcmp(id, "deleteditems")) f = "deleteditems";
+    xmlFree(id);
+    return f;
+}
+
+/* ---- operations ------------------------------------------------------- */
+
+static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    char *smi = attr(op, "SendMeetingInvitations");
+    const char *folder = folder_of(child(op, "SavedItemFolderId"));
+    open_response(b, "CreateItem");
+    for (xmlNode *c = child(op, "Items") ? child(op, "Items")->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        if (strcmp((const char *)c->name, "CalendarItem")) {
+            msg_error(b, "CreateItem", "ErrorInvalidItemForOperation",
+                      "The simulator only creates calendar items.");
+            continue;
+        }
+        if (!smi) {
+            msg_error(b, "CreateItem", "ErrorSendMeetingInvitationsRequired",
+                      "SendMeetingInvitations attribute is required for calendar items.");
+            continue;
+        }
+        sim_item *it = calloc(1, sizeof *it);
+        if (!it) abort();
+        snprintf(it->id, sizeof it->id, "AAMkAGsim%08lxAAA=", s->next_id++);
+        it->ck = s->next_ck++;
+        it->mailbox = strdup(mailbox);
+        snprintf(it->folder, sizeof it->folder, "%s", folder);
+        for (xmlNode *f = c->children; f; f = f->next)
+            if (f->type == XML_ELEMENT_NODE) set_field(it, f);
+        if (s->n == s->cap) {
+            s->cap = s->cap ? s->cap * 2 : 1024;
+            s->items = realloc(s->items, s->cap * sizeof *s->items);
+            if (!s->items) abort();
+        }
+        s->items[s->n++] = it;
+        log_change(s, it, 'C');
+        sbuf_cat(b, "<m:CreateItemResponseMessage ResponseClass=\"Success\">"
+                    "<m:ResponseCode>NoError</m:ResponseCode><m:Items>");
+        write_id(it, b);
+        sbuf_cat(b, "</m:Items></m:CreateItemResponseMessage>");
+    }
+    close_response(b, "CreateItem");
+    xmlFree(smi);
+}
+
+static void op_get(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    open_response(b, "GetItem");
+    for (xmlNode *c = child(op, "ItemIds") ? child(op, "ItemIds")->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        char *id = attr(c, "Id");
+        sim_item *it = id ? find_item(s, mailbox, id, NULL) : NULL;
+        xmlFree(id);
+        if (!it) {
+            msg_error(b, "GetItem", "ErrorItemNotFound",
+                      "The specified object was not found in the store.");
+            continue;
+        }
+        sbuf_cat(b, "<m:GetItemResponseMessage ResponseClass=\"Success\">"
+                    "<m:ResponseCode>NoError</m:ResponseCode><m:Items>");
+        write_item(it, b);
+        sbuf_cat(b, "</m:Items></m:GetItemResponseMessage>");
+    }
+    close_response(b, "GetItem");
+}
+
+static char *path_key(xmlNode *path)
+{
+    char key[300];
+    char *v = attr(path, "FieldURI");
+    if (v) {
+        const char *colon = strchr(v, ':');
+        snprintf(key, sizeof key, "%s", colon ? colon + 1 : v);
+    } else {
+        v = attr(path, "PropertyName");
+        snprintf(key, sizeof key, "ExtendedProperty:%s", v ? v : "?");
+    }
+    xmlFree(v);
+    return strdup(key);
+}
+
+static void apply_updates(sim_item *it, xmlNode *updates)
+{
+    for (xmlNode *u = updates ? updates->children : NULL; u; u = u->next) {
+        if (u->type != XML_ELEMENT_NODE) continue;
+        xmlNode *path = NULL, *value = NULL;
+        for (xmlNode *c = u->children; c; c = c->next) {
+            if (c->type != XML_ELEMENT_NODE) continue;
+            if (!strcmp((const char *)c->name, "CalendarItem")) value = c;
+            else path = c;
+        }
+        char *key = path ? path_key(path) : NULL;
+        if (key && !strcmp((const char *)u->name, "DeleteItemField")) del_field(it, key);
+        else if (value)
+            for (xmlNode *f = value->children; f; f = f->next)
+                if (f->type == XML_ELEMENT_NODE) set_field(it, f);
+        free(key);
+    }
+}
+
+static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    char *smi = attr(op, "SendMeetingInvitationsOrCancellations");
+    char *cr = attr(op, "ConflictResolution");
+    open_response(b, "UpdateItem");
+    for (xmlNode *c = child(op, "ItemChanges") ? child(op, "ItemChanges")->children : NULL;
+         c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        xmlNode *idn = child(c, "ItemId");
+        char *id = attr(idn, "Id"), *ck = attr(idn, "ChangeKey");
+        sim_item *it = id ? find_item(s, mailbox, id, NULL) : NULL;
+        char cur[32];
+        if (it) snprintf(cur, sizeof cur, "DwAAAB%08u", it->ck);
+        if (!it)
+            msg_error(b, "UpdateItem", "ErrorItemNotFound",
+                      "The specified object was not found in the store.");
+        else if (!smi)
+            msg_error(b, "UpdateItem", "ErrorSendMeetingInvitationsOrCancellationsRequired",
+                      "SendMeetingInvitationsOrCancellations attribute is required for calendar items.");
+        else if (ck && cr && !strcmp(cr, "NeverOverwrite") && strcmp(ck, cur))
+            msg_error(b, "UpdateItem", "ErrorIrresolvableConflict",
+                      "The send or update operation could not be performed because the change key "
+                      "passed in the request does not match the current change key for the item.");
+        else {
+            apply_updates(it, child(c, "Updates"));
+            it->ck = s->next_ck++;
+            log_change(s, it, 'U');
+            sbuf_cat(b, "<m:UpdateItemResponseMessage ResponseClass=\"Success\">"
+                        "<m:ResponseCode>NoError</m:ResponseCode><m:Items>");
+            write_id(it, b);
+            sbuf_cat(b, "</m:Items><m:ConflictResults><t:Count>0</t:Count></m:ConflictResults>"
+                        "</m:UpdateItemResponseMessage>");
+        }
+        xmlFree(id);
+        xmlFree(ck);
+    }
+    close_response(b, "UpdateItem");
+    xmlFree(smi);
+    xmlFree(cr);
+}
+
+static void op_delete(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    char *smc = attr(op, "SendMeetingCancellations");
+    char *type = attr(op, "DeleteType");
+    open_response(b, "DeleteItem");
+    for (xmlNode *c = child(op, "ItemIds") ? child(op, "ItemIds")->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        char *id = attr(c, "Id");
+        size_t idx;
+        sim_item *it = id ? find_item(s, mailbox, id, &idx) : NULL;
+        xmlFree(id);
+        if (!it) {
+            msg_error(b, "DeleteItem", "ErrorItemNotFound",
+                      "The specified object was not found in the store.");
+            continue;
+        }
+        if (!smc) {
+            msg_error(b, "DeleteItem", "ErrorSendMeetingCancellationsRequired",
+                      "SendMeetingCancellations attribute is required for calendar items.");
+            continue;
+        }
+        log_change(s, it, 'D');
+        if (type && !strcmp(type, "MoveToDeletedItems")) {
+            snprintf(it->folder, sizeof it->folder, "deleteditems");
+            log_change(s, it, 'C');
+        } else {
+            item_free(it);
+            s->items[idx] = s->items[--s->n];
+        }
+        sbuf_cat(b, "<m:DeleteItemResponseMessage ResponseClass=\"Success\">"
+                    "<m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>");
+    }
+    close_response(b, "DeleteItem");
+    xmlFree(smc);
+    xmlFree(type);
+}
+
+/* Restrictions: IsEqualTo / IsNotEqualTo on a path and a constant, Exists,
+ * And, Or, Not — the forms a sync client uses. */
+static int eval(const sim_item *it, xmlNode *r)
+{
+    if (!r) return 1;
+    const char *n = (const char *)r->name;
+    if (!strcmp(n, "And") || !strcmp(n, "Or")) {
+        int and = !strcmp(n, "And");
+        for (xmlNode *c = r->children; c; c = c->next) {
+            if (c->type != XML_ELEMENT_NODE) continue;
+            if (eval(it, c) != and) return !and;
+        }
+        return and;
+    }
+    xmlNode *first = r->children;
+    while (first && first->type != XML_ELEMENT_NODE) first = first->next;
+    if (!strcmp(n, "Not")) return !eval(it, first);
+    if (!first) return 0;
+    char *key = path_key(first);
+    char have[1024];
+    field_text(it, key, have, sizeof have);
+    int exists = 0;
+    for (size_t i = 0; i < it->nf; i++) exists |= !strcmp(it->f[i].name, key);
+    free(key);
+    if (!strcmp(n, "Exists")) return exists;
+    char *want = attr(child(child(r, "FieldURIOrConstant"), "Constant"), "Value");
+    int eq = want && exists && !strcmp(have, want);
+    xmlFree(want);
+    if (!strcmp(n, "IsEqualTo")) return eq;
+    if (!strcmp(n, "IsNotEqualTo")) return !eq;
+    return 0;
+}
+
+static int in_view(const sim_item *it, xmlNode *view)
+{
+    if (!view) return 1;
+    char *vs = attr(view, "StartDate"), *ve = attr(view, "EndDate");
+    char st[64], en[64];
+    field_text(it, "Start", st, sizeof st);
+    field_text(it, "End", en, sizeof en);
+    int recurring = 0;
+    for (size_t i = 0; i < it->nf; i++) recurring |= !strcmp(it->f[i].name, "Recurrence");
+    /* Compares UTC "Z" strings; a series is shown if it started before the
+     * window ends (occurrences are not expanded). */
+    int ok = vs && ve && strcmp(st, ve) < 0 && (recurring || strcmp(en, vs) > 0);
+    xmlFree(vs);
+    xmlFree(ve);
+    return ok;
+}
+
+static void op_find(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    const char *folder = folder_of(child(op, "ParentFolderIds"));
+    xmlNode *view = child(op, "CalendarView");
+    xmlNode *restr = child(op, "Restriction");
+    xmlNode *r = restr ? restr->children : NULL;
+    while (r && r->type != XML_ELEMENT_NODE) r = r->next;
+    open_response(b, "FindItem");
+    sbuf matches;
+    sbuf_init(&matches);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        sim_item *it = s->items[i];
+        if (strcmp(it->mailbox, mailbox) || strcmp(it->folder, folder)) continue;
+        if (!in_view(it, view) || !eval(it, r)) continue;
+        write_item(it, &matches);
+        n++;
+    }
+    sbuf_printf(b, "<m:FindItemResponseMessage ResponseClass=\"Success\">"
+                   "<m:ResponseCode>NoError</m:ResponseCode>"
+                   "<m:RootFolder TotalItemsInView=\"%zu\" IncludesLastItemInRange=\"true\">"
+                   "<t:Items>", n);
+    if (matches.s) sbuf_cat(b, matches.s);
+    sbuf_cat(b, "</t:Items></m:RootFolder></m:FindItemResponseMessage>");
+    sbuf_free(&matches);
+    close_response(b, "FindItem");
+}
+
+static void op_get_folder(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    open_response(b, "GetFolder");
+    for (xmlNode *c = child(op, "FolderIds") ? child(op, "FolderIds")->children : NULL;
+         c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        char *id = attr(c, "Id");
+        const char *f = id && !strcmp(id, "inbox") ? "inbox"
+                        : id && !strcmp(id, "deleteditems") ? "deleteditems" : "calendar";
+        size_t count = 0;
+        for (size_t i = 0; i < s->n; i++)
+            count += !strcmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, f);
+        int cal = !strcmp(f, "calendar");
+        sbuf_printf(b, "<m:GetFolderResponseMessage ResponseClass=\"Success\">"
+                       "<m:ResponseCode>NoError</m:ResponseCode><m:Folders>"
+                       "<t:%s><t:FolderId Id=\"%s.", cal ? "CalendarFolder" : "Folder", f);
+        sbuf_xml(b, mailbox);
+        sbuf_printf(b, "\" ChangeKey=\"AQAAAA==\"/><t:FolderClass>%s</t:FolderClass>"
+                       "<t:DisplayName>%s</t:DisplayName><t:TotalCount>%zu</t:TotalCount>"
+                       "<t:ChildFolderCount>0</t:ChildFolderCount></t:%s>"
+                       "</m:Folders></m:GetFolderResponseMessage>",
+                    cal ? "IPF.Appointment" : "IPF.Note",
+                    cal ? "Calendar" : !strcmp(f, "inbox") ? "Inbox" : "Deleted Items",
+                    count, cal ? "CalendarFolder" : "Folder");
+        xmlFree(id);
+    }
+    close_response(b, "GetFolder");
+}
+
+/* SyncState is "sim:<log position>", base64 so it looks as opaque as
+ * Exchange's. */
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void b64(const char *in, sbuf *b)
+{
+    size_t n = strlen(in);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)in[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)in[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)in[i + 2];
+        char o[5] = {B64[v >> 18 & 63], B64[v >> 12 & 63],
+                     i + 1 < n ? B64[v >> 6 & 63] : '=', i + 2 < n ? B64[v & 63] : '=', 0};
+        sbuf_cat(b, o);
+    }
+}
+
+static long unb64_pos(const char *in)
+{
+    char out[64];
+    size_t o = 0;
+    unsigned v = 0;
+    int bits = 0;
+    for (const char *c = in; *c && *c != '=' && o < sizeof out - 1; c++) {
+        const char *p = strchr(B64, *c);
+        if (!p) return -1;
+        v = v << 6 | (unsigned)(p - B64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)(v >> bits & 0xff);
+        }
+    }
+    out[o] = '\0';
+    long pos;
+    return sscanf(out, "sim:%ld", &pos) == 1 ? pos : -1;
+}
+
+static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    const char *folder = folder_of(child(op, "SyncFolderId"));
+    char *state = text_of(child(op, "SyncState"));
+    char *maxs = text_of(child(op, "MaxChangesReturned"));
+    long from = state && *state ? unb64_pos(state) : 0;
+    long max = maxs ? atol(maxs) : 512;
+    xmlFree(state);
+    xmlFree(maxs);
+    open_response(b, "SyncFolderItems");
+    if (from < 0 || (size_t)from > s->nlog) {
+        msg_error(b, "SyncFolderItems", "ErrorInvalidSyncStateData",
+                  "Synchronization state data is corrupt or otherwise invalid.");
+        close_response(b, "SyncFolderItems");
+        return;
+    }
+    sbuf ch;
+    sbuf_init(&ch);
+    long n = 0;
+    size_t pos = (size_t)from;
+    for (; pos < s->nlog && n < max; pos++) {
+        sim_change *c = &s->log[pos];
+        if (strcmp(c->mailbox, mailbox) || strcmp(c->folder, folder)) continue;
+        sim_item *it = find_item(s, mailbox, c->id, NULL);
+        if (c->kind == 'D' || !it || strcmp(it->folder, folder))
+            sbuf_printf(&ch, "<t:Delete><t:ItemId Id=\"%s\"/></t:Delete>", c->id);
+        else {
+            sbuf_cat(&ch, c->kind == 'C' ? "<t:Create>" : "<t:Update>");
+            write_id(it, &ch);
+            sbuf_cat(&ch, c->kind == 'C' ? "</t:Create>" : "</t:Update>");
+        }
+        n++;
+    }
+    char st[64];
+    snprintf(st, sizeof st, "sim:%zu", pos);
+    sbuf_cat(b, "<m:SyncFolderItemsResponseMessage ResponseClass=\"Success\">"
+                "<m:ResponseCode>NoError</m:ResponseCode><m:SyncState>");
+    b64(st, b);
+    sbuf_printf(b, "</m:SyncState><m:IncludesLastItemInRange>%s</m:IncludesLastItemInRange>"
+                   "<m:Changes>", pos >= s->nlog ? "true" : "false");
+    if (ch.s) sbuf_cat(b, ch.s);
+    sbuf_cat(b, "</m:Changes></m:SyncFolderItemsResponseMessage>");
+    sbuf_free(&ch);
+    close_response(b, "SyncFolderItems");
+}
+
+const char *sim_ops_dispatch(sim_store *s, const char *mailbox, xmlNode *op, sbuf *out)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(sim_store *, const char *, xmlNode *, sbuf *);
+    } OPS[] = {
+        {"CreateItem", op_create}, {"GetItem", op_get}, {"UpdateItem", op_update},
+        {"DeleteItem", op_delete}, {"FindItem", op_find}, {"GetFolder", op_get_folder},
+        {"SyncFolderItems", op_sync},
+    };
+    for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++)
+        if (!strcmp((const char *)op->name, OPS[i].name)) {
+            OPS[i].fn(s, mailbox, op, out);
+            return OPS[i].name;
+        }
+    return NULL;
+}
+
+void sim_store_dump(sim_store *s, sbuf *out)
+{
+    char src[1024], tag[64], uid[512], subj[512], st[64], en[64];
+    for (size_t i = 0; i < s->n; i++) {
+        sim_item *it = s->items[i];
+        field_text(it, "ExtendedProperty:calbridge-source", src, sizeof src);
+        field_text(it, "ExtendedProperty:calbridge-tag", tag, sizeof tag);
+        field_text(it, "UID", uid, sizeof uid);
+        field_text(it, "Subject", subj, sizeof subj);
+        field_text(it, "Start", st, sizeof st);
+        field_text(it, "End", en, sizeof en);
+        sbuf_printf(out, "%s\t%s\t%s\tDwAAAB%08u\t%s\t%s\t%s\t%s\t%s\t%s\n", it->mailbox,
+                    it->folder, it->id, it->ck, src, tag, uid, subj, st, en);
+    }
+}

@@ -1,0 +1,112 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../bridge/config.h"
+
+static char dir[64];
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(dir, sizeof dir, "/tmp/cbconf.XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    char p[128];
+    snprintf(p, sizeof p, "%s/pw", dir);
+    FILE *f = fopen(p, "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static const char *write_conf(const char *body)
+{
+    static char p[128];
+    snprintf(p, sizeof p, "%s/c.conf", dir);
+    FILE *f = fopen(p, "w");
+    fputs(body, f);
+    fclose(f);
+    return p;
+}
+
+#define BASE "[apple]\ndsn = host=/x\n[exchange]\nurl = https://mail/EWS/Exchange.asmx\n" \
+             "username = svc\npassword_file = %s/pw\n[state]\ndir = /tmp/s\n[people]\nmap = /tmp/p.csv\n"
+
+static void loads_valid_config(void **st)
+{
+    (void)st;
+    char body[1024];
+    snprintf(body, sizeof body, BASE "[exchange]\nbatch_size = 20\nimpersonation = no\n", dir);
+    config *c;
+    cb_err e;
+    assert_int_equal(config_load(write_conf(body), &c, &e), CB_OK);
+    assert_string_equal(c->secret, "s3cret");
+    assert_int_equal(c->batch_size, 20);
+    assert_int_equal(c->impersonation, 0);
+    assert_int_equal(c->poll_interval_ms, 5000);
+    assert_string_equal(c->server_version, "Exchange2016");
+    config_free(c);
+}
+
+static void expect(const char *extra, const char *msg)
+{
+    char body[1024];
+    snprintf(body, sizeof body, BASE "%s", dir, extra);
+    config *c = (config *)1;
+    cb_err e = {0};
+    assert_int_not_equal(config_load(write_conf(body), &c, &e), CB_OK);
+    assert_null(c);
+    if (!strstr(e.msg, msg)) fail_msg("'%s' does not contain '%s'", e.msg, msg);
+}
+
+static void reports_file_and_line(void **st)
+{
+    (void)st;
+    expect("[exchange]\nbatch_size = 0\n", "c.conf:12: batch_size must be a whole number from 1 to 100");
+    expect("[exchange]\nauth = ntlm\n", "c.conf:12: auth must be basic or bearer");
+    expect("[exchange]\nimpersonation = maybe\n", "c.conf:12: impersonation must be yes or no");
+    expect("[apple]\npoll_interval = 5s\n", "c.conf:12: poll_interval");
+    expect("[exchange]\nurl = ftp://x\n", "c.conf:12: url must start with");
+    expect("[nonsense]\nkey = 1\n", "c.conf:12: unknown key 'key' in section [nonsense]");
+    expect("[exchange]\nauth = bearer\n", "[exchange] token_file (auth = bearer) is required");
+    expect("[exchange]\nbatch_size = 0\ntimeout = -1\n", "c.conf:12:");
+}
+
+static void missing_keys_and_files(void **st)
+{
+    (void)st;
+    config *c;
+    cb_err e;
+    assert_int_equal(config_load(write_conf("[apple]\ndsn = x\n"), &c, &e), CB_EINVAL);
+    assert_non_null(strstr(e.msg, "[exchange] url is required"));
+    assert_int_equal(config_load("/nonexistent.conf", &c, &e), CB_EIO);
+    char body[512];
+    snprintf(body, sizeof body, "[apple]\ndsn = x\n[exchange]\nurl = http://h/\nusername = u\n"
+             "password_file = %s/missing\n[state]\ndir = /s\n[people]\nmap = /p\n", dir);
+    assert_int_equal(config_load(write_conf(body), &c, &e), CB_EIO);
+    assert_non_null(strstr(e.msg, "missing"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest t[] = {
+        cmocka_unit_test(loads_valid_config),
+        cmocka_unit_test(reports_file_and_line),
+        cmocka_unit_test(missing_keys_and_files),
+    };
+    return cmocka_run_group_tests(t, setup, teardown);
+}
