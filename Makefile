@@ -9,13 +9,15 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 B       := build
 
-MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapping/ews_item.c
+MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapping/recur.c \
+           mapping/tzdef.c mapping/ews_item.c mapping/ical_zone.c mapping/occur.c mapping/ical_in.c \
+           mapping/ews_in.c mapping/ical_out.c
 STATE   := state/store.c
 BRIDGE  := bridge/config.c bridge/pg_source.c bridge/ews_client.c bridge/ews_xml.c \
-           bridge/sync.c bridge/report.c
+           bridge/sync.c bridge/report.c bridge/translate.c
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
-UNITS   := test_people test_config test_store test_ews_item test_ews_xml
+UNITS   := test_people test_config test_store test_ews_xml test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h)
 

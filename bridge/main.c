@@ -21,6 +21,7 @@
 #include "pg_source.h"
 #include "report.h"
 #include "sync.h"
+#include "translate.h"
 
 #define DEFAULT_CONF "/etc/calbridge/calbridge.conf"
 
@@ -31,7 +32,8 @@ static const char USAGE[] =
     "  sync [--once]      mirror Apple-authoritative people into Exchange;\n"
     "                     --once runs one pass and prints a summary\n"
     "  status             people, cursor, pending intents, links, last error\n"
-    "  translate FILE.ics print the CreateItem request an event becomes\n"
+    "  translate FILE.ics print the EWS requests an event becomes; with\n"
+    "                     --reverse, the iCalendar an EWS item becomes\n"
     "                     (no network, no database)\n"
     "\n"
     "options:\n"
@@ -269,82 +271,6 @@ static int cmd_status(const char *conf, int argc, char **argv)
     return 0;
 }
 
-/* ---- translate -------------------------------------------------------- */
-
-static char *slurp(const char *path, cb_err *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cb_errf(e, CB_EIO, "%s: cannot open", path);
-        return NULL;
-    }
-    sbuf b;
-    sbuf_init(&b);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) sbuf_catn(&b, chunk, n);
-    fclose(f);
-    char *s = sbuf_take(&b);
-    if (!s) cb_errf(e, CB_ENOMEM, "%s: out of memory", path);
-    return s;
-}
-
-static int cmd_translate(int argc, char **argv)
-{
-    const char *people_path = NULL, *file = NULL, *zone = "UTC";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--people") && i + 1 < argc) people_path = argv[++i];
-        else if (!strcmp(argv[i], "--timezone") && i + 1 < argc) zone = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: calbridge translate [--people FILE] [--timezone ZONE] FILE.ics\n\n"
-                   "Prints the SOAP envelope of the CreateItem request the event becomes.\n"
-                   "Exit status 0 when it maps fully, 3 when it maps with something left out\n"
-                   "(named on standard error), 1 when it cannot be mapped.\n");
-            return 0;
-        } else if (!file) file = argv[i];
-        else return fprintf(stderr, "calbridge translate: one file only\n"), 2;
-    }
-    if (!file) return fprintf(stderr, "calbridge translate: which file?\n"), 2;
-    cb_err e = {0};
-    people *p = NULL;
-    tzmap *tz = NULL;
-    char *ics = NULL;
-    ews_item *it = NULL;
-    int rc = 1;
-    if ((people_path && people_load(people_path, &p, &e)) ||
-        tzmap_load(TZMAP_CLDR_PATH, TZMAP_TZDATA_PATH, &tz, &e) || !(ics = slurp(file, &e))) {
-        fail(NULL, &e);
-        goto out;
-    }
-    map_ctx mc = {p, tz, zone};
-    if (ews_item_from_ical(ics, &mc, &it, &e) != CB_OK) {
-        fprintf(stderr, "calbridge translate: %s: %s\n", file, e.msg);
-        goto out;
-    }
-    sbuf op, env;
-    sbuf_init(&op);
-    sbuf_init(&env);
-    sbuf_cat(&op, "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId>"
-                  "<t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items>");
-    ews_item_write_create(it, "(source key)", NULL, &op);
-    sbuf_cat(&op, "</m:Items></m:CreateItem>");
-    ews_xml_envelope(&env, "Exchange2016", NULL, op.s);
-    printf("%s\n", env.s);
-    sbuf_free(&op);
-    sbuf_free(&env);
-    rc = 0;
-    if (it->warnings) {
-        fprintf(stderr, "calbridge translate: %s: event %s: %s\n", file, it->uid, it->warnings);
-        rc = 3;
-    }
-out:
-    ews_item_free(it);
-    free(ics);
-    tzmap_free(tz);
-    people_free(p);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     const char *conf = getenv("CALBRIDGE_CONFIG") ? getenv("CALBRIDGE_CONFIG") : DEFAULT_CONF;
@@ -369,7 +295,7 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(cmd, "sync")) rc = cmd_sync(conf, argc - i, argv + i);
     else if (!strcmp(cmd, "status")) rc = cmd_status(conf, argc - i, argv + i);
-    else if (!strcmp(cmd, "translate")) rc = cmd_translate(argc - i, argv + i);
+    else if (!strcmp(cmd, "translate")) rc = translate_main(argc - i, argv + i, stdout, stderr);
     else {
         fprintf(stderr, "calbridge: unknown command '%s'\n%s", cmd, USAGE);
         rc = 2;

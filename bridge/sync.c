@@ -3,8 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "../mapping/ews_item.h"
+#include "../mapping/ical_in.h"
 #include "../mapping/sbuf.h"
 
 typedef struct work {
@@ -290,34 +291,44 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
         snprintf(w->in.item_id, sizeof w->in.item_id, "%s", l.item_id);
         return CB_OK;
     }
-    map_ctx mc = {s->d.people, s->d.tz, s->d.cfg->default_tz};
-    ews_item *it;
+    map_ctx mc = {s->d.people, s->d.tz, s->d.cfg->default_tz, 0, (long long)time(NULL), NULL};
+    ews_event *ev;
     cb_err e;
-    int rc = ews_item_from_ical(c->ics, &mc, &it, &e);
+    int rc = ical_in_map(c->ics, &mc, &ev, &e);
     if (rc == CB_EUNSUPPORTED && strstr(e.msg, "no VEVENT")) {
         rep->skipped++;
         return CB_OK;
+    }
+    if (rc == CB_OK && (ev->expanded || ev->items[0]->role != ROLE_MAIN)) {
+        rc = cb_errf(&e, CB_EUNSUPPORTED, "event %s: %s; single items are shown by "
+                     "`calbridge translate` but not carried by sync yet", ev->uid,
+                     ev->warnings ? ev->warnings : "no series");
+        ews_event_free(ev);
     }
     if (rc != CB_OK) {
         rep->failed++;
         report_add(rep, key, 1, "%s", e.msg);
         return CB_OK;
     }
+    ews_item *it = ev->items[0];
+    if (it->nocc || ev->n > 1)
+        ews_event_warn(ev, "deleted/modified occurrences and travel time are shown by "
+                           "`calbridge translate` but not carried by sync yet");
     char fp[17];
     ews_item_fingerprint(it, fp);
     if (linked && !strcmp(fp, l.fingerprint)) {
         l.revision = c->revision;   /* same content: only remember the revision */
-        ews_item_free(it);
+        ews_event_free(ev);
         rep->unchanged++;
         return store_link_put(t, key, &l, NULL);
     }
     work *w = add_work(s, linked ? OP_UPDATE : OP_CREATE, key, p->smtp, c->revision);
     if (!w) {
-        ews_item_free(it);
+        ews_event_free(ev);
         return CB_ENOMEM;
     }
     snprintf(w->in.fingerprint, sizeof w->in.fingerprint, "%s", fp);
-    if (it->warnings) report_add(rep, key, 0, "%s", it->warnings);
+    if (ev->warnings) report_add(rep, key, 0, "%s", ev->warnings);
     sbuf x;
     sbuf_init(&x);
     if (linked) {
@@ -326,7 +337,7 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
     } else {
         ews_item_write_create(it, key, w->in.tag, &x);
     }
-    ews_item_free(it);
+    ews_event_free(ev);
     w->xml = sbuf_take(&x);
     return w->xml ? CB_OK : CB_ENOMEM;
 }

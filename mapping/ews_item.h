@@ -1,24 +1,28 @@
-/* ews_item.h — one Apple event as the Exchange calendar item it becomes.
+/* ews_item.h — the Exchange side of an event: calendar items and the XML
+ * EWS wants for them.
  *
- * ews_item_from_ical() is pure: iCalendar text in, an ews_item out, no I/O.
- * The writers turn an item into the XML EWS wants, in the schema's element
- * order: a <t:CalendarItem> for CreateItem, or a <t:ItemChange> that sets
- * every mapped property in place (UpdateItem) and deletes the ones the
- * event no longer has. Both carry SendToNone-safe content only: no meeting
- * request is ever implied by what is written here.
+ * One Apple calendar object resource (one UID) becomes an ews_event: its
+ * main item (a single or a recurring master, with its deleted and modified
+ * occurrences), its travel-time appointments, or — when Exchange cannot
+ * express its repeats — one single item per occurrence. ical_in.h builds
+ * events from iCalendar, ews_in.h from EWS XML, ical_out.h turns them back
+ * into iCalendar.
  *
- * Carried today: SUMMARY, DESCRIPTION, LOCATION, CLASS, TRANSP /
- * X-MICROSOFT-CDO-BUSYSTATUS / STATUS, DTSTART/DTEND/DURATION with TZID,
- * all-day, the first VALARM, ATTENDEE (required, optional, room/resource)
- * and simple RRULEs. What an event has that is not carried is listed in
- * item->warnings, so the caller can report it per event.
+ * The writers emit elements in the schema's order: a <t:CalendarItem> for
+ * CreateItem, a <t:ItemChange> that sets every mapped property in place
+ * (UpdateItem) and deletes the ones the event no longer has, the occurrence
+ * changes to apply once the master exists, and the stored form (what GetItem
+ * returns, with DeletedOccurrences/ModifiedOccurrences). No meeting request
+ * is ever implied by what is written here.
  */
 #ifndef EWS_ITEM_H
 #define EWS_ITEM_H
 
 #include "cb_err.h"
 #include "people.h"
+#include "recur.h"
 #include "sbuf.h"
+#include "tzdef.h"
 #include "tzmap.h"
 
 /* calbridge's private property set: stamps on every item it creates. */
@@ -28,7 +32,8 @@
 
 typedef struct ews_attendee {
     char *email;
-    char *name;   /* CN, may be NULL */
+    char *name;              /* CN, may be NULL */
+    const char *response;    /* EWS ResponseType (static string) or NULL */
 } ews_attendee;
 
 typedef struct ews_attendees {
@@ -36,68 +41,88 @@ typedef struct ews_attendees {
     size_t n;
 } ews_attendees;
 
-typedef enum {
-    RECUR_DAILY = 1, RECUR_WEEKLY, RECUR_ABS_MONTHLY, RECUR_REL_MONTHLY,
-    RECUR_ABS_YEARLY, RECUR_REL_YEARLY
-} recur_kind;
+typedef enum { ROLE_MAIN, ROLE_TRAVEL, ROLE_RETURN, ROLE_SINGLE } ews_role;
 
-typedef enum { RANGE_NOEND, RANGE_END_DATE, RANGE_NUMBERED } recur_range;
+struct ews_item;
 
-/* DaysOfWeek values beyond the seven days. */
-enum { DOW_DAY = 7, DOW_WEEKDAY = 8, DOW_WEEKENDDAY = 9 };
-
-typedef struct ews_recurrence {
-    recur_kind kind;
-    int interval;
-    unsigned days;          /* Weekly: bit 0 = Sunday ... bit 6 = Saturday */
-    int day_of_week;        /* Relative*: 0..6 Sunday..Saturday, or DOW_* */
-    int week_index;         /* Relative*: 1..4, 5 = Last */
-    int day_of_month;       /* Absolute*: 1..31 */
-    int month;              /* *Yearly: 1..12 */
-    int first_day_of_week;  /* Weekly: 0..6 */
-    recur_range range;
-    char start_date[11];    /* YYYY-MM-DD in the series' zone */
-    char end_date[11];
-    int count;
-} ews_recurrence;
+/* A change to one occurrence of a series, applied after the master exists. */
+typedef struct ews_occurrence {
+    int index;                   /* InstanceIndex, 1-based */
+    char original_start[32];     /* UTC xs:dateTime */
+    struct ews_item *item;       /* the modified occurrence; NULL = deleted */
+} ews_occurrence;
 
 typedef struct ews_item {
-    char *uid;
-    char *subject, *body, *location;
+    ews_role role;
+    char suffix[40];            /* added to the source key: "", "#travel", ... */
+    char *uid;                  /* NULL for travel and expanded singles */
+    char *subject, *body, *location, *url;
+    char **categories;
+    size_t ncategories;
+    const char *importance;     /* Low, Normal, High */
     const char *sensitivity;    /* Normal, Private, Confidential */
     const char *busy;           /* LegacyFreeBusyStatus */
-    char start[32], end[32];    /* xs:dateTime: UTC "Z", or floating all-day */
-    const char *tz;             /* Windows zone ID (borrowed from the tzmap) */
+    char start[32], end[32];    /* UTC "Z", or floating midnight when all-day */
     int all_day;
+    char *tzid;                 /* the Apple TZID, kept for the way back */
+    const char *tz;             /* Windows ID (static or tzmap-owned), or NULL */
+    tzdef *tzd;                 /* custom zone when tz is NULL */
     int reminder;               /* minutes before start, -1 for none */
+    char *organizer;            /* SMTP, kept in a stamp: EWS's is read-only */
     ews_attendees required, optional, resources;
     int has_recurrence;
     ews_recurrence recur;
-    char *warnings;             /* "; "-separated, NULL when none */
+    ews_occurrence *occ;
+    size_t nocc;
+    int travel, travel_return;  /* Apple travel time, seconds (main item) */
 } ews_item;
+
+typedef struct ews_event {
+    char *uid;
+    ews_item **items;           /* items[0] is the main unless expanded */
+    size_t n;
+    int expanded;               /* repeats carried as single items */
+    char *warnings;             /* "; "-separated, NULL when none */
+} ews_event;
 
 typedef struct map_ctx {
     const people *people;
     const tzmap *tz;
     const char *default_tz;     /* IANA zone for floating and all-day times */
+    int horizon_days;           /* how far unexpressible repeats are expanded */
+    long long now;              /* UTC seconds; the horizon counts from here */
+    const char *travel_subject; /* "Travel time: {summary}" when NULL */
 } map_ctx;
 
-/* Maps the event in ics (one calendar object resource: a master and maybe
- * overrides sharing a UID). CB_EUNSUPPORTED when there is nothing to carry
- * (no VEVENT) or the event cannot be expressed yet; CB_EPARSE when ics is
- * malformed. err names the UID and the reason. */
-int ews_item_from_ical(const char *ics, const map_ctx *ctx, ews_item **out,
-                       cb_err *err);
+ews_item *ews_item_new(void);
 void ews_item_free(ews_item *it);
+/* Appends it to ev (ev owns it from then on, also on failure). */
+int ews_event_add(ews_event *ev, ews_item *it);
+void ews_event_warn(ews_event *ev, const char *what);
+void ews_event_free(ews_event *ev);
 
-/* <t:CalendarItem>: source_key and tag go into extended properties (tag may
- * be NULL). */
+/* <t:CalendarItem> for CreateItem; source_key and tag go into extended
+ * properties (both may be NULL). */
 void ews_item_write_create(const ews_item *it, const char *source_key,
                            const char *tag, sbuf *b);
 /* <t:ItemChange> for UpdateItem on item_id/change_key. */
 void ews_item_write_update(const ews_item *it, const char *item_id,
                            const char *change_key, sbuf *b);
+/* The occurrence changes of a master created as master_id: the body of one
+ * DeleteItem (<t:OccurrenceItemId .../> list, to *deletes) and of one
+ * UpdateItem (<t:ItemChange> list, to *updates). Either may stay empty. */
+void ews_item_write_occurrences(const ews_item *it, const char *master_id,
+                                sbuf *deletes, sbuf *updates);
+/* The item as GetItem returns it once created and its occurrence changes
+ * applied: ItemId, CalendarItemType, ModifiedOccurrences and
+ * DeletedOccurrences on the master, then one CalendarItem per exception. */
+void ews_item_write_stored(const ews_item *it, const char *item_id, sbuf *b);
 /* 16 hex digits identifying the content written (source key excluded). */
 void ews_item_fingerprint(const ews_item *it, char out[17]);
+
+/* The icaltimezone the item's times are expressed in (NULL when all-day
+ * with no zone, meaning floating). zones keeps built ones alive; free it
+ * with tzdef_cache_free(). */
+icaltimezone *ews_item_zone(const ews_item *it, const tzmap *m, tzdef_cache *zones);
 
 #endif

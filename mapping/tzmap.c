@@ -11,6 +11,7 @@ typedef struct tz_pair {
     char *name;     /* IANA name or alias */
     char *windows;  /* borrowed from the canonical pair for aliases */
     int owned;
+    int golden;     /* territory 001: the zone's canonical IANA name */
 } tz_pair;
 
 struct tzmap {
@@ -34,7 +35,7 @@ static int add(tzmap *m, const char *name, const char *windows, int owned)
         if (owned) free(w);
         return -1;
     }
-    m->v[m->n++] = (tz_pair){n, w, owned};
+    m->v[m->n++] = (tz_pair){n, w, owned, 0};
     return 0;
 }
 
@@ -46,13 +47,16 @@ static const tz_pair *find(const tzmap *m, const char *name)
 }
 
 /* mapZone type="A B C" lists several IANA names for one Windows zone. */
-static int add_types(tzmap *m, const char *types, const char *windows)
+static int add_types(tzmap *m, const char *types, const char *windows, int golden)
 {
     char *copy = strdup(types), *save = NULL;
     if (!copy) return -1;
     int rc = 0;
-    for (char *t = strtok_r(copy, " ", &save); t && !rc; t = strtok_r(NULL, " ", &save))
+    for (char *t = strtok_r(copy, " ", &save); t && !rc; t = strtok_r(NULL, " ", &save)) {
         if (!find(m, t)) rc = add(m, t, windows, 1);
+        if (!rc && golden && !strcmp(find(m, t)->windows, windows))
+            m->v[find(m, t) - m->v].golden = 1;
+    }
     free(copy);
     return rc;
 }
@@ -64,9 +68,12 @@ static int walk_cldr(tzmap *m, xmlNode *n)
         if (!xmlStrcmp(n->name, BAD_CAST "mapZone")) {
             xmlChar *other = xmlGetProp(n, BAD_CAST "other");
             xmlChar *type = xmlGetProp(n, BAD_CAST "type");
-            int rc = other && type ? add_types(m, (char *)type, (char *)other) : 0;
+            xmlChar *terr = xmlGetProp(n, BAD_CAST "territory");
+            int golden = terr && !xmlStrcmp(terr, BAD_CAST "001");
+            int rc = other && type ? add_types(m, (char *)type, (char *)other, golden) : 0;
             xmlFree(other);
             xmlFree(type);
+            xmlFree(terr);
             if (rc) return rc;
         } else if (walk_cldr(m, n->children)) {
             return -1;
@@ -151,4 +158,12 @@ const char *tzmap_windows(const tzmap *m, const char *iana)
 size_t tzmap_size(const tzmap *m)
 {
     return m ? m->n : 0;
+}
+
+const char *tzmap_iana(const tzmap *m, const char *windows)
+{
+    if (!m || !windows) return NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i].golden && !strcmp(m->v[i].windows, windows)) return m->v[i].name;
+    return NULL;
 }

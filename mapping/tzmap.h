@@ -23,6 +23,8 @@ void tzmap_free(tzmap *m);
  * clients with a prefix ("/mozilla.org/20050126_1/Europe/Berlin") are
  * matched by their last two path segments. */
 const char *tzmap_windows(const tzmap *m, const char *iana);
+/* The canonical IANA name of a Windows ID (CLDR territory 001), or NULL. */
+const char *tzmap_iana(const tzmap *m, const char *windows);
 size_t tzmap_size(const tzmap *m);
 
 #endif
