@@ -135,7 +135,9 @@ static int forward(const opts *o, const map_ctx *mc, const char *text, FILE *out
     for (size_t i = 0; i < n; i++) {
         if (!r[i].ev) {
             fprintf(err, "calbridge translate: %s: %s\n", o->file, r[i].err.msg);
-            rc = r[i].err.code == CB_EUNSUPPORTED && strstr(r[i].err.msg, "skipped") && rc != 1 ? 3 : 1;
+            int skipped = r[i].err.code == CB_EUNSUPPORTED && strstr(r[i].err.msg, "skipped");
+            if (!skipped) rc = 1;
+            else if (rc == 0) rc = 3;
             continue;
         }
         for (size_t k = 0; k < r[i].ev->n; k++) print_occurrences(out, r[i].ev->items[k], r[i].uid);

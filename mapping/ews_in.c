@@ -348,25 +348,6 @@ static int has_occ(const ews_item *it, int index)
     return 0;
 }
 
-static int add_occ(ews_item *master, int index, const char *original, ews_item *changed)
-{
-    if (!index || has_occ(master, index)) {
-        ews_item_free(changed);
-        return 0;
-    }
-    ews_occurrence *v = realloc(master->occ, (master->nocc + 1) * sizeof *v);
-    if (!v) {
-        ews_item_free(changed);
-        return -1;
-    }
-    master->occ = v;
-    v[master->nocc].index = index;
-    snprintf(v[master->nocc].original_start, 32, "%s", original);
-    v[master->nocc].item = changed;
-    master->nocc++;
-    return 0;
-}
-
 static ews_event *event_of(parse_state *ps, const char *uid)
 {
     for (size_t i = 0; i < ps->n; i++)
@@ -440,7 +421,7 @@ static void attach_exceptions(parse_state *ps)
             o->uid = NULL;
             o->has_recurrence = 0;
             ews_item *master = ev->items[0];
-            if (add_occ(master, occ_index(master, rid, ps->m), rid, o) < 0) ps->failed = 1;
+            if (ews_item_add_occurrence(master, occ_index(master, rid, ps->m), rid, o)) ps->failed = 1;
         }
         free(uid);
         free(rid);
@@ -463,7 +444,7 @@ static void master_lists(parse_state *ps, xmlNode *root)
         ews_item *master = ev->items[0];
         for (xmlNode *d = child(child(n, "DeletedOccurrences"), "DeletedOccurrence"); d; d = d->next) {
             char *s = is(d, "DeletedOccurrence") ? text(d, "Start") : NULL;
-            if (s && add_occ(master, occ_index(master, s, ps->m), s, NULL) < 0) ps->failed = 1;
+            if (s && ews_item_add_occurrence(master, occ_index(master, s, ps->m), s, NULL)) ps->failed = 1;
             free(s);
         }
         for (xmlNode *o = child(child(n, "ModifiedOccurrences"), "Occurrence"); o; o = o->next) {
@@ -476,16 +457,11 @@ static void master_lists(parse_state *ps, xmlNode *root)
                 copy->has_recurrence = 0;
                 read_time(o, "Start", copy, ps->m, copy->start);
                 read_time(o, "End", copy, ps->m, copy->end);
-                if (add_occ(master, idx, orig, copy) < 0) ps->failed = 1;
+                if (ews_item_add_occurrence(master, idx, orig, copy)) ps->failed = 1;
             }
             free(orig);
         }
     }
-}
-
-static int by_index(const void *a, const void *b)
-{
-    return ((const ews_occurrence *)a)->index - ((const ews_occurrence *)b)->index;
 }
 
 int ews_in_parse(const char *xml, size_t len, const tzmap *m, ews_event ***out, size_t *n,
@@ -503,10 +479,7 @@ int ews_in_parse(const char *xml, size_t len, const tzmap *m, ews_event ***out, 
     master_lists(&ps, root);
     xmlFreeDoc(doc);
     free(ps.exceptions);
-    for (size_t i = 0; i < ps.n; i++) {
-        ews_item *it = ps.ev[i]->items[0];
-        if (it->nocc) qsort(it->occ, it->nocc, sizeof *it->occ, by_index);
-    }
+    for (size_t i = 0; i < ps.n; i++) ews_item_sort_occurrences(ps.ev[i]->items[0]);
     if (ps.failed || ps.n == 0) {
         ews_in_events_free(ps.ev, ps.n);
         return cb_errf(err, CB_EPARSE, ps.failed ? "a calendar item lacks Start or End"

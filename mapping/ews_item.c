@@ -55,6 +55,38 @@ void ews_item_free(ews_item *it)
     free(it);
 }
 
+int ews_item_add_occurrence(ews_item *it, int index, const char *original_start,
+                            ews_item *changed)
+{
+    for (size_t i = 0; i < it->nocc && index; i++)
+        if (it->occ[i].index == index) index = 0;
+    if (!index) {
+        ews_item_free(changed);
+        return CB_OK;
+    }
+    ews_occurrence *v = realloc(it->occ, (it->nocc + 1) * sizeof *v);
+    if (!v) {
+        ews_item_free(changed);
+        return CB_ENOMEM;
+    }
+    it->occ = v;
+    v[it->nocc].index = index;
+    snprintf(v[it->nocc].original_start, sizeof v[it->nocc].original_start, "%s", original_start);
+    v[it->nocc].item = changed;
+    it->nocc++;
+    return CB_OK;
+}
+
+static int by_index(const void *a, const void *b)
+{
+    return ((const ews_occurrence *)a)->index - ((const ews_occurrence *)b)->index;
+}
+
+void ews_item_sort_occurrences(ews_item *it)
+{
+    if (it->nocc) qsort(it->occ, it->nocc, sizeof *it->occ, by_index);
+}
+
 int ews_event_add(ews_event *ev, ews_item *it)
 {
     ews_item **v = realloc(ev->items, (ev->n + 1) * sizeof *v);

@@ -96,6 +96,13 @@ typedef struct map_ctx {
 
 ews_item *ews_item_new(void);
 void ews_item_free(ews_item *it);
+/* Records a change to occurrence index (changed NULL = deleted; it owns
+ * changed from then on, also on failure). An index already recorded, or
+ * 0, is ignored. CB_ENOMEM on failure. */
+int ews_item_add_occurrence(ews_item *it, int index, const char *original_start,
+                            ews_item *changed);
+/* Orders it->occ by InstanceIndex, the order EWS lists them in. */
+void ews_item_sort_occurrences(ews_item *it);
 /* Appends it to ev (ev owns it from then on, also on failure). */
 int ews_event_add(ews_event *ev, ews_item *it);
 void ews_event_warn(ews_event *ev, const char *what);

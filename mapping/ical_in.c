@@ -253,14 +253,6 @@ static void map_status(icalcomponent *c, ews_item *it)
 
 /* ---- times ------------------------------------------------------------ */
 
-static void fmt_utc(long long t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void fmt_floating(struct icaltimetype t, char out[32])
 {
     snprintf(out, 32, "%04d-%02d-%02dT00:00:00", t.year, t.month, t.day);
@@ -338,8 +330,8 @@ static int map_times(job *j, icalcomponent *c, ews_item *it, ical_zone *z, long 
     *e_utc = ical_zone_utc(e, z);
     if (*e_utc < *s_utc) return cb_errf(j->err, CB_EPARSE, "event %s: DTEND is before DTSTART", j->uid);
     if (!w.is_date) {
-        fmt_utc(*s_utc, it->start);
-        fmt_utc(*e_utc, it->end);
+        occur_format_xs(*s_utc, it->start);
+        occur_format_xs(*e_utc, it->end);
     }
     return CB_OK;
 }
@@ -386,29 +378,13 @@ static int instance_of(const ews_item *it, struct icaltimetype start, struct ica
     return recur_index_of(&it->recur, date_of(w));
 }
 
+/* Records a change to the occurrence that originally started at UTC
+ * second original. */
 static int add_occ(ews_item *it, int index, long long original, ews_item *changed)
 {
-    for (size_t i = 0; i < it->nocc; i++)
-        if (it->occ[i].index == index) {
-            ews_item_free(changed);
-            return 0;
-        }
-    ews_occurrence *v = realloc(it->occ, (it->nocc + 1) * sizeof *v);
-    if (!v) {
-        ews_item_free(changed);
-        return -1;
-    }
-    it->occ = v;
-    v[it->nocc].index = index;
-    fmt_utc(original, v[it->nocc].original_start);
-    v[it->nocc].item = changed;
-    it->nocc++;
-    return 0;
-}
-
-static int by_index(const void *a, const void *b)
-{
-    return ((const ews_occurrence *)a)->index - ((const ews_occurrence *)b)->index;
+    char when[32];
+    occur_format_xs(original, when);
+    return ews_item_add_occurrence(it, index, when, changed);
 }
 
 /* Exchange refuses an exception that lands on or beyond the day of the
@@ -439,7 +415,7 @@ static int map_exdates(job *j, icalcomponent *master, ews_item *it, const ical_z
                                                   &j->zones, z);
         int idx = instance_of(it, sw, w);
         if (w.is_date && !sw.is_date) w.hour = sw.hour, w.minute = sw.minute, w.second = sw.second;
-        if (idx && add_occ(it, idx, ical_zone_utc(w, z), NULL) < 0) return -1;
+        if (add_occ(it, idx, ical_zone_utc(w, z), NULL) != CB_OK) return -1;
     }
     return 0;
 }
@@ -475,7 +451,7 @@ static int map_overrides(job *j, ews_item *it, const ical_zone *z, struct icalti
             return 1;
         }
         if (w.is_date && !sw.is_date) w.hour = sw.hour, w.minute = sw.minute, w.second = sw.second;
-        if (add_occ(it, idx, ical_zone_utc(w, z), o) < 0)
+        if (add_occ(it, idx, ical_zone_utc(w, z), o) != CB_OK)
             return cb_errf(j->err, CB_ENOMEM, "out of memory");
     }
     return 0;
@@ -502,24 +478,20 @@ static int map_series(job *j, icalcomponent *master, ews_item *it, const ical_zo
     it->has_recurrence = 1;
     if (map_exdates(j, master, it, z, sw) < 0) return cb_errf(j->err, CB_ENOMEM, "out of memory");
     int rc = map_overrides(j, it, z, sw, why, why_len);
-    if (rc == 0 && it->nocc) qsort(it->occ, it->nocc, sizeof *it->occ, by_index);
+    if (rc == 0) ews_item_sort_occurrences(it);
     return rc;
 }
 
 /* ---- expansion into single items -------------------------------------- */
 
-static int map_expanded(job *j, icalcomponent *master, const char *why)
+static int map_expanded(job *j, icalcomponent *master, const ical_zone *z, const char *why)
 {
     char msg[400];
     snprintf(msg, sizeof msg, "repeats carried as single items (%s)", why);
     ews_event_warn(j->ev, msg);
     j->ev->expanded = 1;
     icalproperty *dp = icalcomponent_get_first_property(master, ICAL_DTSTART_PROPERTY);
-    ical_zone z;
-    if (ical_zone_resolve(j->cal, dp, j->ctx, &j->zones, &z) != 0)
-        return cb_errf(j->err, CB_EPARSE, "event %s: time zone", j->uid);
-    long long start = ical_zone_utc(ical_zone_wall(dp, &z), &z);
-    tzdef_free(z.tzd);
+    long long start = ical_zone_utc(ical_zone_wall(dp, z), z);
     int days = j->ctx->horizon_days > 0 ? j->ctx->horizon_days : ICAL_IN_DEFAULT_HORIZON;
     long long to = (start > j->ctx->now ? start : j->ctx->now) + (long long)days * 86400;
     occur_list l = {0};
@@ -541,14 +513,14 @@ static int map_expanded(job *j, icalcomponent *master, const char *why)
             for (int k = 0; k < 2; k++)
                 fmt_floating(icaltime_from_timet_with_zone((time_t)secs[k], 0, zone), dst[k]);
         } else {
-            fmt_utc(l.v[i].start, it->start);
-            fmt_utc(l.v[i].end, it->end);
+            occur_format_xs(l.v[i].start, it->start);
+            occur_format_xs(l.v[i].end, it->end);
         }
         it->role = ROLE_SINGLE;
         free(it->uid);
         it->uid = NULL;
         char key[32];
-        fmt_utc(l.v[i].orig, key);
+        occur_format_xs(l.v[i].orig, key);
         snprintf(it->suffix, sizeof it->suffix, "#%s", key);
         rc = ews_event_add(j->ev, it);
     }
@@ -600,8 +572,8 @@ static ews_item *travel_block(job *j, const ews_item *src, const char *summary, 
     t->sensitivity = src->sensitivity;
     t->tz = src->tz;
     t->tzd = tzdef_dup(src->tzd);
-    fmt_utc(back ? e : s - secs, t->start);
-    fmt_utc(back ? e + secs : s, t->end);
+    occur_format_xs(back ? e : s - secs, t->start);
+    occur_format_xs(back ? e + secs : s, t->end);
     return t;
 }
 
@@ -622,8 +594,9 @@ static int travel_series(job *j, const ews_item *main, ews_item *t, int back, in
         if (main->occ[i].item &&
             !(moved = travel_block(j, main->occ[i].item, main->subject, back, secs)))
             return -2;
-        if (add_occ(t, main->occ[i].index, 0, moved) < 0) return -2;
-        snprintf(t->occ[t->nocc - 1].original_start, 32, "%s", main->occ[i].original_start);
+        if (ews_item_add_occurrence(t, main->occ[i].index, main->occ[i].original_start,
+                                    moved) != CB_OK)
+            return -2;
     }
     return 0;
 }
@@ -710,7 +683,7 @@ static int map_uid(job *j)
     int series = it->uid ? map_series(j, master, it, &z, why, sizeof why) : CB_ENOMEM;
     if (series == 1) {
         ews_item_free(it);
-        rc = map_expanded(j, master, why);
+        rc = map_expanded(j, master, &z, why);
         if (rc == CB_OK && (travel_seconds(master, "X-APPLE-TRAVEL-DURATION") ||
                             travel_seconds(master, "X-APPLE-TRAVEL-RETURN-DURATION")))
             ews_event_warn(j->ev, "travel time of an expanded series not carried");

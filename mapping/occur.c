@@ -38,28 +38,28 @@ void occur_sort(occur_list *l)
     if (l->n) qsort(l->v, l->n, sizeof *l->v, by_start);
 }
 
-static void fmt(long long t, char out[24])
+void occur_format_xs(long long t, char out[32])
 {
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
-    strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 int occur_compare(const occur_list *a, const occur_list *b, char *msg, size_t len)
 {
     size_t n = a->n < b->n ? a->n : b->n;
-    char s1[24], e1[24], s2[24], e2[24];
+    char s1[32], e1[32], s2[32], e2[32];
     for (size_t i = 0; i < n; i++) {
         if (a->v[i].start == b->v[i].start && a->v[i].end == b->v[i].end) continue;
-        fmt(a->v[i].start, s1), fmt(a->v[i].end, e1);
-        fmt(b->v[i].start, s2), fmt(b->v[i].end, e2);
+        occur_format_xs(a->v[i].start, s1), occur_format_xs(a->v[i].end, e1);
+        occur_format_xs(b->v[i].start, s2), occur_format_xs(b->v[i].end, e2);
         snprintf(msg, len, "occurrence %zu: %s..%s against %s..%s", i + 1, s1, e1, s2, e2);
         return -1;
     }
     if (a->n != b->n) {
         const occur *x = a->n > b->n ? &a->v[n] : &b->v[n];
-        fmt(x->start, s1);
+        occur_format_xs(x->start, s1);
         snprintf(msg, len, "%zu occurrences against %zu (first extra: %s)", a->n, b->n, s1);
         return -1;
     }

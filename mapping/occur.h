@@ -41,6 +41,8 @@ void occur_sort(occur_list *l);
 int occur_compare(const occur_list *a, const occur_list *b, char *msg, size_t len);
 void occur_free(occur_list *l);
 
+/* UTC seconds as "2024-01-02T10:00:00Z". */
+void occur_format_xs(long long t, char out[32]);
 /* "2024-01-02T10:00:00Z" (or floating, read in zone) as UTC seconds. */
 int occur_parse_xs(const char *s, icaltimezone *zone, long long *out);
 

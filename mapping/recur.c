@@ -10,7 +10,7 @@ const char *const RECUR_MONTH_NAMES[12] = {
     "January", "February", "March", "April", "May", "June", "July",
     "August", "September", "October", "November", "December"};
 const char *const RECUR_WEEK_INDEX[6] = {"", "First", "Second", "Third", "Fourth", "Last"};
-static const char *const ICAL_DAYS[7] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
+const char *const RECUR_ICAL_DAYS[7] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
 
 /* ---- calendar arithmetic (proleptic Gregorian, H. Hinnant's algorithm) -- */
 
@@ -68,8 +68,7 @@ static int day_in_set(int dow, int set)
     return dow == set;
 }
 
-/* The week_index-th (5 = last) day of month y-m in the set, or 0. */
-static int nth_day(int y, int m, int set, int week_index)
+int recur_nth_day(int y, int m, int set, int week_index)
 {
     int n = days_in_month(y, m), found = 0, last = 0;
     for (int day = 1; day <= n; day++) {
@@ -109,11 +108,11 @@ static int pattern_has(const ews_recurrence *r, recur_date d)
                d.d == clamp_day(d.y, d.m, r->day_of_month);
     case RECUR_REL_MONTHLY:
         return months_between(r->start, d) % r->interval == 0 &&
-               d.d == nth_day(d.y, d.m, r->day_of_week, r->week_index);
+               d.d == recur_nth_day(d.y, d.m, r->day_of_week, r->week_index);
     case RECUR_ABS_YEARLY:
         return d.m == r->month && d.d == clamp_day(d.y, d.m, r->day_of_month);
     case RECUR_REL_YEARLY:
-        return d.m == r->month && d.d == nth_day(d.y, d.m, r->day_of_week, r->week_index);
+        return d.m == r->month && d.d == recur_nth_day(d.y, d.m, r->day_of_week, r->week_index);
     }
     return 0;
 }
@@ -431,7 +430,7 @@ static void rrule_day_set(int set, int week_index, sbuf *b)
 {
     int pos = week_index == 5 ? -1 : week_index;
     if (set < 7) {
-        sbuf_printf(b, ";BYDAY=%d%s", pos, ICAL_DAYS[set]);
+        sbuf_printf(b, ";BYDAY=%d%s", pos, RECUR_ICAL_DAYS[set]);
         return;
     }
     if (set == DOW_DAY) {
@@ -463,10 +462,10 @@ void recur_to_rrule(const ews_recurrence *r, icaltimezone *zone, sbuf *b)
         sbuf_printf(b, "FREQ=WEEKLY;INTERVAL=%d;BYDAY=", r->interval);
         for (int d = 0, first = 1; d < 7; d++)
             if (r->days & (1u << d)) {
-                sbuf_printf(b, "%s%s", first ? "" : ",", ICAL_DAYS[d]);
+                sbuf_printf(b, "%s%s", first ? "" : ",", RECUR_ICAL_DAYS[d]);
                 first = 0;
             }
-        sbuf_printf(b, ";WKST=%s", ICAL_DAYS[r->first_day_of_week]);
+        sbuf_printf(b, ";WKST=%s", RECUR_ICAL_DAYS[r->first_day_of_week]);
         break;
     case RECUR_ABS_MONTHLY:
         sbuf_printf(b, "FREQ=MONTHLY;INTERVAL=%d", r->interval);

@@ -74,6 +74,11 @@ int recur_index_of(const ews_recurrence *r, recur_date d);
 extern const char *const RECUR_DAY_NAMES[10];   /* Sunday..Saturday, Day, ... */
 extern const char *const RECUR_MONTH_NAMES[12];
 extern const char *const RECUR_WEEK_INDEX[6];   /* "", First .. Fourth, Last */
+extern const char *const RECUR_ICAL_DAYS[7];    /* SU .. SA */
+
+/* The week_index-th (1..4, 5 = last) day of month y-m that is in the
+ * DaysOfWeek value set (0..6 or DOW_*), or 0. */
+int recur_nth_day(int y, int m, int set, int week_index);
 
 /* Date helpers: days since 1970-01-01, and back; day of week (0 = Sunday). */
 long recur_days(recur_date d);

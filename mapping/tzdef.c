@@ -6,8 +6,6 @@
 
 #include "recur.h"
 
-static const char *const ICAL_DAYS[7] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
-
 /* The newest observance of a kind: the one whose DTSTART is latest. */
 static icalcomponent *newest(icalcomponent *vtz, icalcomponent_kind kind)
 {
@@ -196,17 +194,11 @@ static void write_observance(const char *kind, const tzdef_rule *r, int from, in
     if (!r) {
         sbuf_cat(b, "DTSTART:19700101T000000\r\n");
     } else {
-        int day = 0, found = 0;
-        for (int d = 1; d <= 31; d++) {
-            recur_date x = {1970, r->month, d};
-            if (recur_from_days(recur_days(x)).m != r->month) break;
-            if (recur_dow(x) != r->dow) continue;
-            if (++found == r->occurrence || r->occurrence == -1) day = d;
-        }
+        int day = recur_nth_day(1970, r->month, r->dow, r->occurrence == -1 ? 5 : r->occurrence);
         sbuf_printf(b, "DTSTART:1970%02d%02dT%02d%02d%02d\r\n", r->month, day,
                     r->seconds / 3600, r->seconds / 60 % 60, r->seconds % 60);
         sbuf_printf(b, "RRULE:FREQ=YEARLY;BYMONTH=%d;BYDAY=%d%s\r\n", r->month,
-                    r->occurrence, ICAL_DAYS[r->dow]);
+                    r->occurrence, RECUR_ICAL_DAYS[r->dow]);
     }
     write_offset("TZOFFSETFROM", from, b);
     write_offset("TZOFFSETTO", to, b);
@@ -225,31 +217,63 @@ void tzdef_to_vtimezone(const tzdef *d, sbuf *b)
     sbuf_cat(b, "END:VTIMEZONE\r\n");
 }
 
-icaltimezone *tzdef_zone(const tzdef *d, tzdef_cache *cache)
+static int same_rule(const tzdef_rule *a, const tzdef_rule *b)
+{
+    return a->month == b->month && a->dow == b->dow && a->occurrence == b->occurrence &&
+           a->seconds == b->seconds;
+}
+
+static int same_def(const tzdef *a, const tzdef *b)
+{
+    if (strcmp(a->id ? a->id : "", b->id ? b->id : "") || a->std_offset != b->std_offset ||
+        a->has_dst != b->has_dst)
+        return 0;
+    return !a->has_dst || (a->dst_offset == b->dst_offset && same_rule(&a->to_dst, &b->to_dst) &&
+                           same_rule(&a->to_std, &b->to_std));
+}
+
+static icaltimezone *build_zone(const tzdef *d)
 {
     sbuf b;
     sbuf_init(&b);
     tzdef_to_vtimezone(d, &b);
     icalcomponent *c = b.s ? icalparser_parse_string(b.s) : NULL;
     sbuf_free(&b);
-    if (!c) return NULL;
-    icaltimezone *z = icaltimezone_new();
+    icaltimezone *z = c ? icaltimezone_new() : NULL;
+    if (z && icaltimezone_set_component(z, c)) return z;
+    if (z) icaltimezone_free(z, 1);
+    if (c) icalcomponent_free(c);
+    return NULL;
+}
+
+icaltimezone *tzdef_zone(const tzdef *d, tzdef_cache *cache)
+{
+    for (size_t i = 0; i < cache->n; i++)
+        if (same_def(cache->defs[i], d)) return cache->v[i];
     icaltimezone **v = realloc(cache->v, (cache->n + 1) * sizeof *v);
-    if (!z || !v || !icaltimezone_set_component(z, c)) {
-        if (v) cache->v = v;
-        if (z) icaltimezone_free(z, 1);
-        else icalcomponent_free(c);
+    if (v) cache->v = v;
+    tzdef **defs = v ? realloc(cache->defs, (cache->n + 1) * sizeof *defs) : NULL;
+    if (defs) cache->defs = defs;
+    tzdef *copy = defs ? tzdef_dup(d) : NULL;
+    icaltimezone *z = copy ? build_zone(d) : NULL;
+    if (!z) {
+        tzdef_free(copy);
         return NULL;
     }
-    cache->v = v;
-    v[cache->n++] = z;
+    cache->v[cache->n] = z;
+    cache->defs[cache->n++] = copy;
     return z;
 }
 
 void tzdef_cache_free(tzdef_cache *cache)
 {
-    for (size_t i = 0; i < cache->n; i++) icaltimezone_free(cache->v[i], 1);
+    for (size_t i = 0; i < cache->n; i++) {
+        icaltimezone_free(cache->v[i], 1);
+        tzdef_free(cache->defs[i]);
+    }
     free(cache->v);
+    free(cache->defs);
     cache->v = NULL;
+    cache->defs = NULL;
     cache->n = 0;
 }

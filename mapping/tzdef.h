@@ -29,9 +29,11 @@ typedef struct tzdef {
     tzdef_rule to_dst, to_std;
 } tzdef;
 
-/* Zones built from definitions, kept alive while times refer to them. */
+/* Zones built from definitions, kept alive while times refer to them;
+ * asking again for the same definition returns the zone already built. */
 typedef struct tzdef_cache {
     icaltimezone **v;
+    tzdef **defs;
     size_t n;
 } tzdef_cache;
 
@@ -46,7 +48,8 @@ void tzdef_free(tzdef *d);
 void tzdef_write(const tzdef *d, const char *element, sbuf *b);
 /* BEGIN:VTIMEZONE ... END:VTIMEZONE (CRLF lines). */
 void tzdef_to_vtimezone(const tzdef *d, sbuf *b);
-/* The zone as libical sees it, owned by cache. */
+/* The zone as libical sees it, owned by cache (NULL when it cannot be
+ * built). */
 icaltimezone *tzdef_zone(const tzdef *d, tzdef_cache *cache);
 void tzdef_cache_free(tzdef_cache *cache);
 
