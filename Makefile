@@ -17,7 +17,7 @@ BRIDGE  := bridge/config.c bridge/pg_source.c bridge/ews_client.c bridge/ews_xml
            bridge/sync.c bridge/report.c bridge/translate.c
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
-UNITS   := test_people test_config test_store test_ews_xml test_mapping
+UNITS   := test_people test_config test_store test_ews_xml test_ical_in test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h)
 
