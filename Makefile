@@ -14,7 +14,8 @@ MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapp
            mapping/ews_in.c mapping/ical_out.c
 STATE   := state/store.c
 BRIDGE  := bridge/config.c bridge/pg_source.c bridge/ews_client.c bridge/ews_xml.c \
-           bridge/sync.c bridge/report.c bridge/translate.c
+           bridge/sync.c bridge/report.c bridge/translate.c bridge/pg_sink.c bridge/mirror.c \
+           bridge/ews_stream.c bridge/service.c bridge/cutover.c
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_ews_xml test_ical_in test_mapping
@@ -39,10 +40,10 @@ $(B)/asan/%.o: %.c $(HDRS)
 $(B)/calbridge: $(B)/bridge/main.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/ewssim: $(SIMSRC:%.c=$(B)/%.o) $(B)/mapping/sbuf.o
+$(B)/ewssim: $(SIMSRC:%.c=$(B)/%.o) $(MAPPING:%.c=$(B)/%.o)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/ccsload: $(B)/tests/ccsload.o $(B)/mapping/cb_err.o
+$(B)/ccsload: $(B)/tests/ccsload.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/test_%: $(B)/tests/unit/test_%.o $(LIBOBJ)

@@ -118,6 +118,21 @@ static int on_exchange(parse_ctx *x, const char *k, const char *v)
     return -1;
 }
 
+static int on_coexistence(parse_ctx *x, const char *k, const char *v)
+{
+    config *c = x->c;
+    if (!strcmp(k, "mass_delete_percent"))
+        return set_int(x, &c->mass_delete_percent, k, v, 1, 100, 1);
+    if (!strcmp(k, "mass_delete_min")) return set_int(x, &c->mass_delete_min, k, v, 1, 1000000, 1);
+    if (!strcmp(k, "stream_minutes")) return set_int(x, &c->stream_minutes, k, v, 1, 30, 1);
+    if (!strcmp(k, "heartbeat")) return set_int(x, &c->heartbeat_ms, k, v, 1, 3600, 1000);
+    if (!strcmp(k, "heartbeat_ms")) return set_int(x, &c->heartbeat_ms, k, v, 100, 3600000, 1);
+    if (!strcmp(k, "debounce_ms")) return set_int(x, &c->debounce_ms, k, v, 0, 60000, 1);
+    if (!strcmp(k, "resync_interval"))
+        return set_int(x, &c->resync_interval_ms, k, v, 10, 86400, 1000);
+    return -1;
+}
+
 static int handler(void *user, const char *section, const char *name,
                    const char *value)
 {
@@ -125,6 +140,7 @@ static int handler(void *user, const char *section, const char *name,
     int r = -1;
     if (!strcmp(section, "apple")) r = on_apple(x, name, value);
     else if (!strcmp(section, "exchange")) r = on_exchange(x, name, value);
+    else if (!strcmp(section, "coexistence")) r = on_coexistence(x, name, value);
     else if (!strcmp(section, "state") && !strcmp(name, "dir"))
         r = set_str(&x->c->state_dir, value);
     else if (!strcmp(section, "people") && !strcmp(name, "map"))
@@ -198,6 +214,12 @@ int config_load(const char *path, config **out, cb_err *err)
     c->batch_size = 10;
     c->max_in_flight = 4;
     c->timeout_ms = 60000;
+    c->mass_delete_percent = 20;
+    c->mass_delete_min = 10;
+    c->stream_minutes = 29;
+    c->heartbeat_ms = 90000;   /* twice Exchange's 45 s heartbeat, as Microsoft's client */
+    c->debounce_ms = 2000;
+    c->resync_interval_ms = 900000;
     c->server_version = strdup("Exchange2016");
     c->default_tz = strdup("UTC");
     parse_ctx x = {.c = c, .path = path};

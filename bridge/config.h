@@ -30,6 +30,13 @@ typedef struct config {
     int tls_verify;
     /* [state] */
     char *state_dir;
+    /* [coexistence] */
+    int mass_delete_percent;   /* a pass deleting more of a person's items stops */
+    int mass_delete_min;       /* ... when it would delete at least this many */
+    int stream_minutes;        /* GetStreamingEvents ConnectionTimeout, 1-30 */
+    int heartbeat_ms;          /* silence after which a stream is declared dead */
+    int debounce_ms;           /* wait after a notification before syncing */
+    int resync_interval_ms;    /* SyncFolderItems for every mirrored person anyway */
     /* [people] */
     char *people_map;
     char *default_tz;

@@ -27,6 +27,13 @@ struct request {
     struct curl_slist *headers;
     sbuf resp;
     char errbuf[CURL_ERROR_SIZE];
+    /* A hanging request (GetStreamingEvents): outside the mailbox queues,
+     * its body handed over as it arrives. */
+    ews_chunk_fn chunk;
+    ews_end_fn end;
+    char *anchor;
+    long timeout_ms;
+    ews_client *c;
 };
 
 struct mailbox_q {
@@ -46,6 +53,7 @@ struct ews_client {
     mailbox_q *mailboxes;
     int in_flight;
     size_t pending;
+    int hanging;
     char *auth_header;
     ews_client_stats stats;
 };
@@ -131,6 +139,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     request *r = ud;
     size_t n = size * nmemb;
+    if (r->chunk) return r->chunk(r->ud, ptr, n) == 0 ? n : 0;
     if (r->resp.len + n > (size_t)MAX_RESPONSE) return 0;
     sbuf_catn(&r->resp, ptr, n);
     return sbuf_failed(&r->resp) ? 0 : n;
@@ -156,6 +165,7 @@ static void request_free(request *r)
 {
     if (!r) return;
     free(r->body);
+    free(r->anchor);
     curl_slist_free_all(r->headers);
     sbuf_free(&r->resp);
     free(r);
@@ -167,7 +177,7 @@ static int start(ews_client *c, request *r)
     CURL *e = curl_easy_init();
     if (!e) return -1;
     char anchor[320];
-    snprintf(anchor, sizeof anchor, "X-AnchorMailbox: %s", r->mq->smtp);
+    snprintf(anchor, sizeof anchor, "X-AnchorMailbox: %s", r->mq ? r->mq->smtp : r->anchor);
     curl_slist_free_all(r->headers);
     r->headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
     r->headers = curl_slist_append(r->headers, anchor);
@@ -180,7 +190,7 @@ static int start(ews_client *c, request *r)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms ? r->timeout_ms : (long)cfg->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->tls_verify ? 1L : 0L);
@@ -193,9 +203,11 @@ static int start(ews_client *c, request *r)
     r->easy = e;
     r->errbuf[0] = '\0';
     r->attempts++;
-    r->mq->busy = 1;
-    c->in_flight++;
     c->stats.requests++;
+    if (r->mq) {
+        r->mq->busy = 1;
+        c->in_flight++;
+    }
     curl_multi_add_handle(c->multi, e);
     return 0;
 }
@@ -240,12 +252,16 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
 
 /* ---- completion ------------------------------------------------------- */
 
-static void finish(ews_client *c, request *r, const ews_response *resp, const cb_err *err)
+static void finish(ews_client *c, request *r, ews_response *resp, const cb_err *err)
 {
     mailbox_q *m = r->mq;
     m->head = r->next;
     if (!m->head) m->tail = NULL;
     c->pending--;
+    if (resp) {
+        resp->raw = r->resp.s ? r->resp.s : "";
+        resp->raw_len = r->resp.len;
+    }
     r->done(r->ud, resp, err);
     request_free(r);
 }
@@ -267,6 +283,18 @@ static int retry(ews_client *c, request *r, long delay_ms)
     return 1;
 }
 
+static void complete_hanging(ews_client *c, request *r, CURLcode res, long status)
+{
+    cb_err err = {0};
+    if (res != CURLE_OK)
+        cb_errf(&err, CB_EIO, "EWS stream: %s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+    else if (status != 200)
+        cb_errf(&err, CB_EREMOTE, "EWS stream: HTTP %ld", status);
+    c->hanging--;
+    r->end(r->ud, err.code ? &err : NULL);
+    request_free(r);
+}
+
 static void complete(ews_client *c, request *r, CURLcode res)
 {
     long status = 0;
@@ -274,6 +302,10 @@ static void complete(ews_client *c, request *r, CURLcode res)
     curl_multi_remove_handle(c->multi, r->easy);
     curl_easy_cleanup(r->easy);
     r->easy = NULL;
+    if (!r->mq) {
+        complete_hanging(c, r, res, status);
+        return;
+    }
     r->mq->busy = 0;
     c->in_flight--;
     cb_err err = {0};
@@ -402,6 +434,46 @@ int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_
     c->pending++;
     schedule_pump(c, 0);
     return CB_OK;
+}
+
+int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_xml,
+                      long timeout_ms, ews_chunk_fn chunk, ews_end_fn end, void *ud,
+                      ews_hanging **out, cb_err *err)
+{
+    *out = NULL;
+    request *r = calloc(1, sizeof *r);
+    sbuf b;
+    sbuf_init(&b);
+    ews_xml_envelope(&b, c->cfg->server_version, c->cfg->impersonation ? mailbox : NULL,
+                     operation_xml);
+    if (r) r->body = sbuf_take(&b), r->anchor = strdup(mailbox);
+    else sbuf_free(&b);
+    if (!r || !r->body || !r->anchor) {
+        request_free(r);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    r->chunk = chunk;
+    r->end = end;
+    r->ud = ud;
+    r->c = c;
+    r->timeout_ms = timeout_ms;
+    if (start(c, r) < 0) {
+        request_free(r);
+        return cb_errf(err, CB_ENOMEM, "cannot start the EWS stream");
+    }
+    c->hanging++;
+    *out = (ews_hanging *)r;
+    return CB_OK;
+}
+
+void ews_client_stream_cancel(ews_hanging *h)
+{
+    request *r = (request *)h;
+    if (!r) return;
+    curl_multi_remove_handle(r->c->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    r->c->hanging--;
+    request_free(r);
 }
 
 size_t ews_client_pending(const ews_client *c)

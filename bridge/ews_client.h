@@ -37,6 +37,21 @@ void ews_client_free(ews_client *c);
 int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_xml,
                       ews_done_fn done, void *ud, cb_err *err);
 
+/* A hanging request (GetStreamingEvents): sent at once, outside the
+ * mailbox queues and the in-flight limit, with X-AnchorMailbox and
+ * impersonation of mailbox. chunk gets the body as it arrives (returning
+ * non-zero aborts); end is called once when the server closes (err NULL)
+ * or the connection fails — unless cancelled first. No retries: the
+ * caller decides. */
+typedef struct ews_hanging ews_hanging;
+typedef int (*ews_chunk_fn)(void *ud, const char *data, size_t len);
+typedef void (*ews_end_fn)(void *ud, const cb_err *err);
+int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_xml,
+                      long timeout_ms, ews_chunk_fn chunk, ews_end_fn end, void *ud,
+                      ews_hanging **out, cb_err *err);
+/* Closes the connection; end is not called. */
+void ews_client_stream_cancel(ews_hanging *h);
+
 /* Requests queued or in flight. */
 size_t ews_client_pending(const ews_client *c);
 

@@ -71,6 +71,43 @@ void ews_xml_find_stamped(sbuf *b)
     find_close(b);
 }
 
+static const char *const STAMPS[] = {"calbridge-source", "calbridge-tag", "calbridge-organizer",
+                                     "calbridge-tzid", "calbridge-url", "calbridge-role",
+                                     "calbridge-travel"};
+
+void ews_xml_get_items(sbuf *b, const char *const *ids, size_t n)
+{
+    sbuf_cat(b, "<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape>"
+                "<t:BodyType>Text</t:BodyType><t:AdditionalProperties>"
+                "<t:FieldURI FieldURI=\"item:Body\"/>"
+                "<t:FieldURI FieldURI=\"item:Categories\"/>"
+                "<t:FieldURI FieldURI=\"calendar:UID\"/>"
+                "<t:FieldURI FieldURI=\"calendar:ModifiedOccurrences\"/>"
+                "<t:FieldURI FieldURI=\"calendar:DeletedOccurrences\"/>"
+                "<t:FieldURI FieldURI=\"calendar:StartTimeZone\"/>");
+    for (size_t i = 0; i < sizeof STAMPS / sizeof *STAMPS; i++) stamp_uri(b, STAMPS[i]);
+    sbuf_cat(b, "</t:AdditionalProperties></m:ItemShape><m:ItemIds>");
+    for (size_t i = 0; i < n; i++) {
+        sbuf_cat(b, "<t:ItemId Id=\"");
+        sbuf_xml(b, ids[i]);
+        sbuf_cat(b, "\"/>");
+    }
+    sbuf_cat(b, "</m:ItemIds></m:GetItem>");
+}
+
+void ews_xml_sync_folder(sbuf *b, const char *sync_state, int max_changes)
+{
+    sbuf_cat(b, "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
+                "<m:SyncFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SyncFolderId>");
+    if (sync_state && *sync_state) {
+        sbuf_cat(b, "<m:SyncState>");
+        sbuf_xml(b, sync_state);
+        sbuf_cat(b, "</m:SyncState>");
+    }
+    sbuf_printf(b, "<m:MaxChangesReturned>%d</m:MaxChangesReturned></m:SyncFolderItems>",
+                max_changes);
+}
+
 /* ---- parsing ---------------------------------------------------------- */
 
 static int is(xmlNode *n, const char *name)
@@ -159,6 +196,41 @@ static int parse_found(xmlNode *items, ews_response *r)
     return 0;
 }
 
+static int parse_changes(xmlNode *changes, ews_response *r)
+{
+    for (xmlNode *c = changes ? changes->children : NULL; c; c = c->next) {
+        char kind = is(c, "Create") ? 'C' : is(c, "Update") ? 'U' : is(c, "Delete") ? 'D' : 0;
+        xmlNode *id = kind ? find_desc(c, "ItemId") : NULL;
+        if (!id || r->nchanges >= MAX_MSGS) continue;
+        ews_change *v = realloc(r->changes, (r->nchanges + 1) * sizeof *v);
+        if (!v) return -1;
+        r->changes = v;
+        ews_change *ch = &v[r->nchanges++];
+        ch->kind = kind;
+        copy_attr(id, "Id", ch->item_id, sizeof ch->item_id);
+        copy_attr(id, "ChangeKey", ch->change_key, sizeof ch->change_key);
+    }
+    return 0;
+}
+
+static int parse_sync(xmlNode *c, ews_response *r)
+{
+    if (is(c, "IncludesLastItemInRange")) {
+        char v[16];
+        copy_text(c, v, sizeof v);
+        r->sync_last = !strcmp(v, "true");
+    } else if (is(c, "SyncState")) {
+        xmlChar *t = xmlNodeGetContent(c);
+        free(r->sync_state);
+        r->sync_state = t ? strdup((const char *)t) : NULL;
+        xmlFree(t);
+        if (!r->sync_state) return -1;
+    } else if (is(c, "Changes")) {
+        return parse_changes(c, r);
+    }
+    return 0;
+}
+
 static int parse_msg(xmlNode *m, ews_response *r)
 {
     if (r->nmsgs >= MAX_MSGS) return 0;
@@ -174,6 +246,9 @@ static int parse_msg(xmlNode *m, ews_response *r)
         if (is(c, "ResponseCode")) copy_text(c, msg->code, sizeof msg->code);
         else if (is(c, "MessageText")) copy_text(c, msg->text, sizeof msg->text);
         else if (is(c, "RootFolder") && parse_found(find_desc(c, "Items"), r) < 0) return -1;
+        else if (is(c, "SubscriptionId"))
+            copy_text(c, msg->subscription_id, sizeof msg->subscription_id);
+        else if (parse_sync(c, r) < 0) return -1;
     }
     xmlNode *id = find_desc(m, "ItemId");
     if (id && !find_desc(m, "RootFolder")) {
@@ -219,5 +294,7 @@ void ews_response_free(ews_response *r)
     if (!r) return;
     free(r->msgs);
     free(r->found);
+    free(r->changes);
+    free(r->sync_state);
     free(r);
 }

@@ -24,7 +24,15 @@ typedef struct ews_msg {
     char text[256];         /* MessageText */
     char item_id[512];      /* first ItemId in the message, if any */
     char change_key[512];
+    char subscription_id[512];  /* Subscribe */
 } ews_msg;
+
+/* One SyncFolderItems change. */
+typedef struct ews_change {
+    char kind;              /* 'C'reate, 'U'pdate, 'D'elete */
+    char item_id[512];
+    char change_key[512];
+} ews_change;
 
 typedef struct ews_found {
     char item_id[512];
@@ -42,6 +50,12 @@ typedef struct ews_response {
     size_t nmsgs;
     ews_found *found;
     size_t nfound;
+    char *sync_state;       /* SyncFolderItems: the new SyncState (owned) */
+    int sync_last;          /* IncludesLastItemInRange */
+    ews_change *changes;
+    size_t nchanges;
+    const char *raw;        /* the response body, as received (not owned) */
+    size_t raw_len;
 } ews_response;
 
 void ews_xml_envelope(sbuf *b, const char *server_version,
@@ -56,5 +70,11 @@ void ews_response_free(ews_response *r);
 void ews_xml_find_by_tag(sbuf *b, const char *tag);
 /* A FindItem for every calbridge-stamped item in the calendar. */
 void ews_xml_find_stamped(sbuf *b);
+/* A GetItem for n ItemIds with every property the mapping reads: the
+ * calendar fields, the occurrence lists and calbridge's stamps. */
+void ews_xml_get_items(sbuf *b, const char *const *ids, size_t n);
+/* A SyncFolderItems (IdOnly) on the calendar from sync_state (NULL or ""
+ * for the first sync). */
+void ews_xml_sync_folder(sbuf *b, const char *sync_state, int max_changes);
 
 #endif

@@ -4,12 +4,15 @@
  */
 #include <event2/event.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "../mapping/ews_item.h"
 #include "../mapping/people.h"
@@ -20,6 +23,8 @@
 #include "ews_xml.h"
 #include "pg_source.h"
 #include "report.h"
+#include "cutover.h"
+#include "service.h"
 #include "sync.h"
 #include "translate.h"
 
@@ -29,9 +34,13 @@ static const char USAGE[] =
     "usage: calbridge [-c FILE] COMMAND [options]\n"
     "\n"
     "commands:\n"
-    "  sync [--once]      mirror Apple-authoritative people into Exchange;\n"
-    "                     --once runs one pass and prints a summary\n"
-    "  status             people, cursor, pending intents, links, last error\n"
+    "  sync [--once]      keep both sides consistent: each person mirrored from\n"
+    "                     their authoritative side; --once runs one cycle and\n"
+    "                     prints a summary\n"
+    "  cutover --wave N | --person UID [--dry-run] [--force-delete]\n"
+    "                     final delta, comparison, then the people's authority\n"
+    "                     flips to Exchange (resumable)\n"
+    "  status [--conflicts] people, authority, links, cursor, last error\n"
     "  translate FILE.ics print the EWS requests an event becomes; with\n"
     "                     --reverse, the iCalendar an EWS item becomes\n"
     "                     (no network, no database)\n"
@@ -46,10 +55,9 @@ typedef struct app {
     tzmap *tz;
     store *st;
     struct event_base *base;
-    int once, stop, rc;
-    sync_ctx *sync;
+    int once, rc;
+    service *sv;
     report rep;
-    struct event *timer;
 } app;
 
 static int fail(const char *what, const cb_err *e)
@@ -70,8 +78,7 @@ static int load_common(app *a, const char *conf, int need_store)
 
 static void free_app(app *a)
 {
-    if (a->timer) event_free(a->timer);
-    sync_free(a->sync);
+    service_close(a->sv);
     report_free(&a->rep);
     store_close(a->st);
     tzmap_free(a->tz);
@@ -80,67 +87,84 @@ static void free_app(app *a)
     if (a->base) event_base_free(a->base);
 }
 
+/* Loads everything and opens the service (databases, EWS). */
+static int open_service(app *a, const char *conf, int force_delete)
+{
+    if (load_common(a, conf, 1)) return 1;
+    a->base = event_base_new();
+    report_init(&a->rep);
+    a->rep.people = (long)a->people->n;
+    cb_err e = {0};
+    service_deps d = {a->cfg, a->people, a->tz, a->st, a->base, &a->rep, force_delete};
+    if (!a->base || service_open(&d, &a->sv, &e)) return fail(NULL, &e);
+    return 0;
+}
+
+/* One process at a time drives the engines: the service and a cutover
+ * share the state and must not interleave their passes. */
+static int lock_state(const config *cfg)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/calbridge.lock", cfg->state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "calbridge: %s is in use by another calbridge (sync or cutover); "
+                        "stop it first\n", cfg->state_dir);
+        if (fd >= 0) close(fd);
+        return 1;
+    }
+    return 0;   /* held until the process exits */
+}
+
 /* ---- sync ------------------------------------------------------------- */
 
-static void start_pass(app *a);
-
-static void on_pass(void *ud, int rc, const cb_err *err)
+static void on_once(void *ud, int rc, const cb_err *err)
 {
     app *a = ud;
     if (rc != CB_OK) fprintf(stderr, "calbridge: pass stopped: %s\n", err->msg);
-    if (a->once) {
-        report_print(&a->rep, stdout, 50);
-        a->rc = rc != CB_OK ? 1 : a->rep.failed ? 3 : 0;
-        event_base_loopexit(a->base, NULL);
-        return;
-    }
-    if (a->rep.created + a->rep.updated + a->rep.deleted + a->rep.failed)
-        fprintf(stderr, "calbridge: pass: %ld created, %ld updated, %ld deleted, %ld failed\n",
-                a->rep.created, a->rep.updated, a->rep.deleted, a->rep.failed);
-    report_free(&a->rep);
-    if (a->stop) {
-        event_base_loopexit(a->base, NULL);
-        return;
-    }
-    struct timeval tv = {a->cfg->poll_interval_ms / 1000, (a->cfg->poll_interval_ms % 1000) * 1000};
-    evtimer_add(a->timer, &tv);
-}
-
-static void start_pass(app *a)
-{
-    cb_err e = {0};
-    if (sync_pass(a->sync, on_pass, a, &e) != CB_OK) on_pass(a, e.code ? e.code : CB_EIO, &e);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *ud)
-{
-    (void)fd;
-    (void)what;
-    start_pass(ud);
+    report_print(&a->rep, stdout, 50);
+    a->rc = rc != CB_OK ? 1 : a->rep.failed ? 3 : 0;
+    event_base_loopexit(a->base, NULL);
 }
 
 static void on_signal(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
     (void)what;
-    app *a = ud;
-    a->stop = 1;
-    /* Between passes nothing is in flight; during one, state is crash-safe
-     * anyway, but finishing the pass avoids redoing its work. */
-    if (evtimer_pending(a->timer, NULL)) event_base_loopexit(a->base, NULL);
+    service_stop(ud);
+}
+
+static int run_service(app *a)
+{
+    cb_err e = {0};
+    if (service_run(a->sv, &e)) return fail(NULL, &e);
+    struct event *si = evsignal_new(a->base, SIGINT, on_signal, a->sv);
+    struct event *st = evsignal_new(a->base, SIGTERM, on_signal, a->sv);
+    event_add(si, NULL);
+    event_add(st, NULL);
+    event_base_dispatch(a->base);
+    event_free(si);
+    event_free(st);
+    return 0;
 }
 
 static int cmd_sync(const char *conf, int argc, char **argv)
 {
     app a = {0};
+    int force = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--once")) a.once = 1;
+        else if (!strcmp(argv[i], "--force-delete")) force = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: calbridge [-c FILE] sync [--once]\n\n"
-                   "Mirrors every Apple-authoritative person in the people map into their\n"
-                   "Exchange calendar: a first pass creates every event, later passes carry\n"
-                   "new, modified and deleted events in place. Without --once it keeps\n"
-                   "polling every [apple] poll_interval seconds until SIGINT or SIGTERM.\n"
+            printf("usage: calbridge [-c FILE] sync [--once] [--force-delete]\n\n"
+                   "Keeps both sides consistent. People whose authority is Apple (everyone\n"
+                   "before their wave's cutover) are mirrored into their Exchange calendar;\n"
+                   "people whose authority is Exchange are mirrored back into their Apple\n"
+                   "home, driven by streaming notifications. Edits made on a mirror side are\n"
+                   "overwritten by the authoritative version and recorded (status --conflicts).\n"
+                   "Without --once it runs until SIGINT or SIGTERM.\n"
+                   "--force-delete lets a pass delete more than [coexistence]\n"
+                   "mass_delete_percent of one person's items.\n"
                    "Exit status with --once: 0 all carried, 3 some events failed (listed),\n"
                    "1 the pass could not complete (it resumes safely next time).\n");
             return 0;
@@ -149,38 +173,68 @@ static int cmd_sync(const char *conf, int argc, char **argv)
             return 2;
         }
     }
-    if (load_common(&a, conf, 1)) {
-        free_app(&a);
-        return 1;
-    }
-    cb_err e = {0};
-    pg_source *pg = NULL;
-    ews_client *ews = NULL;
-    a.base = event_base_new();
-    report_init(&a.rep);
     int rc = 1;
-    if (pg_source_open(a.cfg->apple_dsn, &pg, &e) || ews_client_new(a.base, a.cfg, &ews, &e)) {
-        fail(NULL, &e);
-        goto out;
+    if (open_service(&a, conf, force) == 0 && lock_state(a.cfg) == 0) {
+        cb_err e = {0};
+        if (!a.once) rc = run_service(&a);
+        else if (service_cycle(a.sv, 1, on_once, &a, &e)) rc = fail(NULL, &e);
+        else {
+            event_base_dispatch(a.base);
+            rc = a.rc;
+        }
     }
-    sync_deps d = {a.cfg, a.people, a.tz, a.st, pg, ews, &a.rep};
-    if (sync_new(&d, &a.sync, &e)) {
-        fail(NULL, &e);
-        goto out;
+    free_app(&a);
+    return rc;
+}
+
+/* ---- cutover ---------------------------------------------------------- */
+
+static int cmd_cutover(const char *conf, int argc, char **argv)
+{
+    int wave = -1, dry = 0, force = 0;
+    const char *uid = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--wave") && i + 1 < argc) wave = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--person") && i + 1 < argc) uid = argv[++i];
+        else if (!strcmp(argv[i], "--dry-run")) dry = 1;
+        else if (!strcmp(argv[i], "--force-delete")) force = 1;
+        else {
+            int help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            fprintf(help ? stdout : stderr,
+                    "usage: calbridge [-c FILE] cutover (--wave N | --person UID) [--dry-run] "
+                    "[--force-delete]\n\n"
+                    "Carries the last Apple changes of those people into Exchange, checks that\n"
+                    "both sides agree for each of them, flips their authority to Exchange, and\n"
+                    "mirrors their Exchange calendars back into Apple from then on. A person\n"
+                    "whose sides differ is not flipped (listed). Safe to run again after a\n"
+                    "crash: it resumes. --dry-run only compares. Stop `calbridge sync` first.\n"
+                    "Exit status: 0 all cut over, 3 some were stopped by a mismatch, 1 error.\n");
+            return help ? 0 : 2;
+        }
     }
-    a.timer = evtimer_new(a.base, on_timer, &a);
-    struct event *si = evsignal_new(a.base, SIGINT, on_signal, &a);
-    struct event *st = evsignal_new(a.base, SIGTERM, on_signal, &a);
-    event_add(si, NULL);
-    event_add(st, NULL);
-    start_pass(&a);
-    event_base_dispatch(a.base);
-    event_free(si);
-    event_free(st);
-    rc = a.rc;
-out:
-    ews_client_free(ews);
-    pg_source_close(pg);
+    if ((wave < 0) == !uid) {
+        fprintf(stderr, "calbridge cutover: give either --wave N or --person UID\n");
+        return 2;
+    }
+    app a = {0};
+    int rc = 1;
+    if (open_service(&a, conf, force) == 0 && lock_state(a.cfg) == 0) {
+        const char **owners = calloc(a.people->n + 1, sizeof *owners);
+        size_t n = 0;
+        for (size_t i = 0; owners && i < a.people->n; i++)
+            if (uid ? !strcmp(a.people->v[i].owner_uid, uid) : a.people->v[i].wave == wave)
+                owners[n++] = a.people->v[i].owner_uid;
+        cb_err e = {0};
+        if (!n) fprintf(stderr, "calbridge cutover: nobody in the people map matches\n");
+        else {
+            printf("cutover of %zu people%s:\n", n, dry ? " (dry run)" : "");
+            cutover_opts o = {a.cfg, a.people, a.tz, a.st, a.sv, a.base, owners, n, dry, stdout};
+            rc = cutover_run(&o, &e);
+            if (rc == 1) fail("cutover", &e);
+            if (a.rep.failed || a.rep.conflicts) report_print(&a.rep, stdout, 50);
+        }
+        free(owners);
+    }
     free_app(&a);
     return rc;
 }
@@ -194,11 +248,31 @@ static int count_intent(void *ud, const intent_rec *in)
     return 0;
 }
 
+/* Links per person: the items each person has on their mirror side. */
+typedef struct link_counts {
+    const people *pp;
+    long *n;
+    long total;
+} link_counts;
+
 static int count_link(void *ud, const char *key, const link_rec *l)
 {
-    (void)key;
     (void)l;
+    link_counts *c = ud;
+    c->total++;
+    for (size_t i = 0; i < c->pp->n; i++) {
+        size_t len = strlen(c->pp->v[i].owner_uid);
+        if (!strncmp(key, c->pp->v[i].owner_uid, len) && key[len] == '/') c->n[i]++;
+    }
+    return 0;
+}
+
+static int print_conflict(void *ud, const char *name, const char *value)
+{
     (*(long *)ud)++;
+    /* "conflict:<time>:<key>" */
+    const char *when = name + strlen("conflict:"), *key = strchr(when + 20, ':');
+    printf("  %.24s  %s\n      %s\n", when, key ? key + 1 : when, value);
     return 0;
 }
 
@@ -231,13 +305,37 @@ static void print_plan(app *a)
     pg_source_close(pg);
 }
 
+static void print_people(app *a, store_txn *t)
+{
+    long *n = calloc(a->people->n + 1, sizeof *n);
+    link_counts c = {a->people, n, 0};
+    if (n) store_link_each(t, count_link, &c, NULL);
+    printf("people          %zu\n", a->people->n);
+    for (size_t i = 0; i < a->people->n; i++) {
+        const person *p = &a->people->v[i];
+        authority auth = AUTHORITY_APPLE;
+        store_authority_get(t, p->owner_uid, &auth, NULL);
+        char name[STORE_KEY_MAX], step[64] = "";
+        snprintf(name, sizeof name, "cutover:%s", p->owner_uid);
+        store_get(t, name, step, sizeof step, NULL);
+        printf("  %s  %-28s wave %d  %-8s authority %-8s linked items %ld%s%s\n", p->owner_uid,
+               p->smtp, p->wave, person_kind_name(p->kind), authority_name(auth), n ? n[i] : 0,
+               *step ? "  cutover " : "", step);
+    }
+    printf("links           %ld\n", c.total);
+    free(n);
+}
+
 static int cmd_status(const char *conf, int argc, char **argv)
 {
     int plan = argc > 1 && !strcmp(argv[1], "--plan");
-    if (argc > 1 && !plan) {
-        printf("usage: calbridge [-c FILE] status [--plan]\n\nPrints the people, the Apple cursor, "
-               "pending intents, links and the last error;\n--plan also prints PostgreSQL's plan "
-               "for the change poll.\n");
+    int conflicts = argc > 1 && !strcmp(argv[1], "--conflicts");
+    if (argc > 1 && !plan && !conflicts) {
+        printf("usage: calbridge [-c FILE] status [--plan | --conflicts]\n\nPrints the people "
+               "with their authority and linked items, the Apple cursor,\npending intents and "
+               "the last error. --plan also prints PostgreSQL's plan\nfor the change poll; "
+               "--conflicts lists the edits made on a mirror side\nthat were overwritten by "
+               "the authoritative version.\n");
         return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
     }
     app a = {0};
@@ -252,20 +350,24 @@ static int cmd_status(const char *conf, int argc, char **argv)
         free_app(&a);
         return fail(NULL, &e);
     }
+    if (conflicts) {
+        long n = 0;
+        printf("conflicts (edits on a mirror side, overwritten by the authoritative side):\n");
+        store_each(t, "conflict:", print_conflict, &n, NULL);
+        printf("%ld conflicts\n", n);
+        store_abort(t);
+        free_app(&a);
+        return 0;
+    }
     char cursor[96] = "none (the first pass scans everything)", last[512] = "none";
     store_get(t, SYNC_CURSOR_KEY, cursor, sizeof cursor, NULL);
     store_get(t, "meta:last_error", last, sizeof last, NULL);
-    long intents = 0, links = 0;
+    long intents = 0;
     store_intent_each(t, count_intent, &intents, NULL);
-    store_link_each(t, count_link, &links, NULL);
+    print_people(&a, t);
     store_abort(t);
-    printf("people          %zu\n", a.people->n);
-    for (size_t i = 0; i < a.people->n; i++)
-        printf("  %s  %s  wave %d  %s  authority apple\n", a.people->v[i].owner_uid,
-               a.people->v[i].smtp, a.people->v[i].wave, person_kind_name(a.people->v[i].kind));
     printf("cursor          %s\n", cursor);
     printf("pending intents %ld\n", intents);
-    printf("links           %ld\n", links);
     printf("last error      %s\n", last);
     free_app(&a);
     return 0;
@@ -296,6 +398,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "sync")) rc = cmd_sync(conf, argc - i, argv + i);
     else if (!strcmp(cmd, "status")) rc = cmd_status(conf, argc - i, argv + i);
     else if (!strcmp(cmd, "translate")) rc = translate_main(argc - i, argv + i, stdout, stderr);
+    else if (!strcmp(cmd, "cutover")) rc = cmd_cutover(conf, argc - i, argv + i);
     else {
         fprintf(stderr, "calbridge: unknown command '%s'\n%s", cmd, USAGE);
         rc = 2;

@@ -250,6 +250,55 @@ int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
     return rc;
 }
 
+static const char GET_SQL[] =
+    "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME, COALESCE(r.REVISION, 0),"
+    "       false, o.ICALENDAR_TEXT"
+    "  FROM CALENDAR_OBJECT o"
+    "  JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0"
+    "  JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
+    "  LEFT JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID"
+    "       AND r.RESOURCE_NAME = o.RESOURCE_NAME"
+    " WHERE h.OWNER_UID = $1 AND o.CALENDAR_RESOURCE_ID = $2 AND o.RESOURCE_NAME = $3"
+    "   AND o.TRASHED IS NULL";
+
+int pg_source_get(pg_source *s, const char *owner, long long calendar_id, const char *name,
+                  pg_changes **out, cb_err *err)
+{
+    *out = NULL;
+    int rc = ensure(s, err);
+    if (rc) return rc;
+    char cal[32];
+    snprintf(cal, sizeof cal, "%lld", calendar_id);
+    const char *p[3] = {owner, cal, name};
+    PGresult *r = PQexecParams(s->conn, GET_SQL, 3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+        PQclear(r);
+        return CB_EIO;
+    }
+    long long ignored = 0;
+    if (PQntuples(r)) {
+        rc = collect(r, out, &ignored, err);
+        PQclear(r);
+        return rc;
+    }
+    PQclear(r);
+    pg_changes *c = calloc(1, sizeof *c);
+    pg_change *v = c ? calloc(1, sizeof *v) : NULL;
+    if (v && (v->owner_uid = strdup(owner)) && (v->resource_name = strdup(name))) {
+        v->calendar_id = calendar_id;
+        v->deleted = 1;
+        c->v = v;
+        c->n = 1;
+        *out = c;
+        return CB_OK;
+    }
+    if (v) free(v->owner_uid);
+    free(v);
+    free(c);
+    return cb_errf(err, CB_ENOMEM, "out of memory");
+}
+
 void pg_changes_free(pg_changes *c)
 {
     if (!c) return;

@@ -61,6 +61,11 @@ int pg_source_poll(pg_source *s, const char *const *owners, size_t n,
 int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
                    pg_changes **out, pg_cursor *next, cb_err *err);
 
+/* The current state of one object as a one-change list (deleted = 1 and
+ * revision 0 when it no longer exists). Used to write an event again. */
+int pg_source_get(pg_source *s, const char *owner, long long calendar_id, const char *name,
+                  pg_changes **out, cb_err *err);
+
 void pg_changes_free(pg_changes *c);
 
 /* "rev pending_rev pending_xmax" and back; parse returns -1 on bad text. */

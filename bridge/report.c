@@ -59,6 +59,14 @@ void report_print(const report *r, FILE *f, size_t max_entries)
     fprintf(f, "  unchanged         %ld\n", r->unchanged);
     fprintf(f, "  adopted (found after a crash) %ld\n", r->adopted);
     fprintf(f, "  skipped (not events) %ld\n", r->skipped);
+    {
+        fprintf(f, "  Exchange changes read       %ld\n", r->ex_read);
+        fprintf(f, "  written into Apple          %ld\n", r->ex_written);
+        fprintf(f, "  deleted from Apple          %ld\n", r->ex_deleted);
+        fprintf(f, "  own writes recognised (no echo) %ld\n", r->echoes);
+        fprintf(f, "  conflicts (mirror-side edits overwritten) %ld\n", r->conflicts);
+        fprintf(f, "  people held back by the mass-delete guard %ld\n", r->held_back);
+    }
     fprintf(f, "  errors            %ld\n", r->failed);
     if (r->failed) {
         fprintf(f, "  failed events:\n");

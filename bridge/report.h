@@ -16,6 +16,8 @@ typedef struct report_entry {
 
 typedef struct report {
     long people, read, created, updated, deleted, unchanged, skipped, failed, adopted;
+    /* Exchange -> Apple */
+    long ex_read, ex_written, ex_deleted, echoes, conflicts, held_back;
     report_entry *v;
     size_t n;
 } report;

@@ -268,6 +268,46 @@ static work *add_work(sync_ctx *s, intent_op op, const char *key, const char *ma
     return w;
 }
 
+static void mirror_conflict(sync_ctx *s, store_txn *t, const char *key, const link_rec *l,
+                            const char *what)
+{
+    char msg[256], name[STORE_KEY_MAX];
+    snprintf(msg, sizeof msg, "%s in Apple while Exchange is authoritative; %s", what,
+             l ? "the Exchange version is written back" : "not carried");
+    s->d.rep->conflicts++;
+    report_add(s->d.rep, key, 0, "conflict: %s", msg);
+    store_conflict_add(t, key, msg, NULL);
+    if (!l) return;
+    snprintf(name, sizeof name, "refetch:%s", key);
+    store_put(t, name, l->item_id, NULL);
+}
+
+/* A change in the Apple home of an Exchange-authoritative person: the
+ * bridge's own write (echo) or a conflict. */
+static int plan_mirror_side(sync_ctx *s, store_txn *t, const pg_change *c, const char *key,
+                            link_rec *l)
+{
+    if (l && c->revision > 0 && l->revision >= c->revision) {
+        s->d.rep->echoes++;
+        return CB_OK;
+    }
+    if (c->deleted) {
+        if (l) mirror_conflict(s, t, key, l, "deleted");
+        if (l) l->revision = c->revision;
+        return l ? store_link_put(t, key, l, NULL) : CB_OK;
+    }
+    map_ctx mc = {s->d.people, s->d.tz, s->d.cfg->default_tz, 0, (long long)time(NULL), NULL};
+    ews_event *ev = NULL;
+    char fp[17] = "";
+    if (ical_in_map(c->ics, &mc, &ev, NULL) == CB_OK && ev->n) ews_item_fingerprint(ev->items[0], fp);
+    ews_event_free(ev);
+    if (l && !strcmp(fp, l->fingerprint)) s->d.rep->echoes++;   /* written by us, seen late */
+    else mirror_conflict(s, t, key, l, l ? "edited" : "created");
+    if (!l) return CB_OK;
+    l->revision = c->revision;
+    return store_link_put(t, key, l, NULL);
+}
+
 /* Decides what one change needs; returns CB_ENOMEM/CB_EIO only for faults
  * that must stop the pass, never for a bad event. */
 static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
@@ -280,6 +320,9 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
     rep->read++;
     link_rec l;
     int linked = store_link_get(t, key, &l, NULL) == CB_OK;
+    authority auth = AUTHORITY_APPLE;
+    store_authority_get(t, c->owner_uid, &auth, NULL);
+    if (auth == AUTHORITY_EXCHANGE) return plan_mirror_side(s, t, c, key, linked ? &l : NULL);
     if (linked && l.revision >= c->revision && c->revision > 0) {
         rep->unchanged++;
         return CB_OK;
@@ -344,6 +387,7 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
 
 typedef struct gone_ctx {
     sync_ctx *s;
+    store_txn *t;
     const pg_changes *seen;
 } gone_ctx;
 
@@ -372,12 +416,89 @@ static int plan_gone(void *ud, const char *key, const link_rec *l)
     if (!slash) return 0;
     *slash = '\0';
     if (!people_by_uid(g->s->d.people, owner)) return 0;
+    authority auth = AUTHORITY_APPLE;
+    store_authority_get(g->t, owner, &auth, NULL);
+    if (auth == AUTHORITY_EXCHANGE) return 0;   /* its Apple home is the mirror */
     if (g->seen->n && bsearch(key, g->seen->v, g->seen->n, sizeof *g->seen->v, cmp_key_change))
         return 0;
     work *w = add_work(g->s, OP_DELETE, key, l->mailbox, l->revision);
     if (!w) return CB_ENOMEM;
     snprintf(w->in.item_id, sizeof w->in.item_id, "%s", l->item_id);
     return 0;
+}
+
+typedef struct repush_ctx {
+    sync_ctx *s;
+    store_txn *t;
+    int rc;
+} repush_ctx;
+
+/* An event edited in Exchange while Apple is authoritative: its Apple
+ * version is planned again (the mirror reset its link). */
+static int repush_one(void *ud, const char *name, const char *value)
+{
+    (void)value;
+    repush_ctx *r = ud;
+    const char *key = name + strlen("repush:");
+    char owner[STORE_KEY_MAX];
+    snprintf(owner, sizeof owner, "%s", key);
+    char *a = strchr(owner, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+    if (!b) return 0;
+    *a = '\0';
+    pg_changes *ch = NULL;
+    r->rc = pg_source_get(r->s->d.pg, owner, atoll(a + 1), b + 1, &ch, NULL);
+    if (r->rc == CB_OK) r->rc = plan_change(r->s, r->t, &ch->v[0]);
+    pg_changes_free(ch);
+    return r->rc;
+}
+
+typedef struct del_count {
+    const char *owner;
+    size_t len;
+    long links;
+} del_count;
+
+static int count_links(void *ud, const char *key, const link_rec *l)
+{
+    (void)l;
+    del_count *c = ud;
+    if (!strncmp(key, c->owner, c->len) && key[c->len] == '/') c->links++;
+    return 0;
+}
+
+/* The mass-delete guard: drops the deletions of any person over the share
+ * and returns 1 if it did (the cursor must then stay). */
+static int hold_mass_deletes(sync_ctx *s, store_txn *t)
+{
+    const config *cfg = s->d.cfg;
+    int held = 0;
+    for (size_t i = 0; i < s->d.people->n && !s->d.force_delete; i++) {
+        const person *p = &s->d.people->v[i];
+        size_t len = strlen(p->owner_uid);
+        long dels = 0;
+        for (size_t j = 0; j < s->nworks; j++)
+            dels += s->works[j].in.op == OP_DELETE && !strncmp(s->works[j].in.key, p->owner_uid, len) &&
+                    s->works[j].in.key[len] == '/';
+        if (dels < cfg->mass_delete_min) continue;
+        del_count c = {p->owner_uid, len, 0};
+        store_link_each(t, count_links, &c, NULL);
+        if (dels * 100 <= (long)cfg->mass_delete_percent * (c.links ? c.links : 1)) continue;
+        size_t k = 0;
+        for (size_t j = 0; j < s->nworks; j++) {
+            work *w = &s->works[j];
+            int drop = w->in.op == OP_DELETE && !strncmp(w->in.key, p->owner_uid, len) &&
+                       w->in.key[len] == '/';
+            if (drop) free(w->xml);
+            else s->works[k++] = *w;
+        }
+        s->nworks = k;
+        s->d.rep->held_back++;
+        report_add(s->d.rep, p->smtp, 1, "held back: this pass would delete %ld of %ld items "
+                   "(over %d%%); nothing was deleted; run with --force-delete if that is right",
+                   dels, c.links, cfg->mass_delete_percent);
+        held = 1;
+    }
+    return held;
 }
 
 static int plan(sync_ctx *s, const pg_changes *ch, int scanned, cb_err *err)
@@ -387,9 +508,15 @@ static int plan(sync_ctx *s, const pg_changes *ch, int scanned, cb_err *err)
     if (rc) return rc;
     for (size_t i = 0; i < ch->n && rc == CB_OK; i++) rc = plan_change(s, t, &ch->v[i]);
     if (rc == CB_OK && scanned) {
-        gone_ctx g = {s, ch};
+        gone_ctx g = {s, t, ch};
         rc = store_link_each(t, plan_gone, &g, err);
     }
+    if (rc == CB_OK) {
+        repush_ctx r = {s, t, CB_OK};
+        store_each(t, "repush:", repush_one, &r, NULL);
+        rc = r.rc == CB_OK ? store_del_prefix(t, "repush:", err) : r.rc;
+    }
+    if (rc == CB_OK && hold_mass_deletes(s, t)) s->have_next = 0;
     for (size_t i = 0; i < s->nworks && rc == CB_OK; i++)
         rc = store_intent_put(t, &s->works[i].in, err);
     if (rc != CB_OK) {

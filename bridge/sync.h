@@ -17,6 +17,15 @@
  *      SendToNone, updates in place on the linked ItemId;
  *   5. commit: per batch answer, one LMDB transaction links what succeeded
  *      and clears the intents; the cursor moves only when no intent is left.
+ * People whose authority is Exchange are not carried: their Apple home is a
+ * mirror (mirror.h). A change there that the bridge did not write (its
+ * revision or content differs from the link) is a conflict: recorded, and
+ * queued ("refetch:<key>") for the mirror to overwrite with Exchange's
+ * version. "repush:<key>" entries, left by the mirror for edits made in
+ * Exchange on Apple-authoritative people, are carried again here.
+ * Mass-delete guard: a pass that would delete more than the configured
+ * share of one person's items holds those deletions back (and the cursor
+ * with them) and reports, unless force_delete.
  * Bad events fail alone and are reported in the report.
  */
 #ifndef SYNC_H
@@ -43,6 +52,7 @@ typedef struct sync_deps {
     pg_source *pg;
     ews_client *ews;
     report *rep;        /* counters and per-event entries accumulate here */
+    int force_delete;   /* override the mass-delete guard */
 } sync_deps;
 
 typedef void (*sync_done_fn)(void *ud, int rc, const cb_err *err);

@@ -127,6 +127,18 @@ static void read_stamp(const xmlNode *p, ews_item *it)
     free(v);
 }
 
+static char *stamp_value(const xmlNode *n, const char *stamp)
+{
+    for (const xmlNode *p = n->children; p; p = p->next) {
+        if (!is(p, "ExtendedProperty")) continue;
+        char *name = attr(child(p, "ExtendedFieldURI"), "PropertyName");
+        int match = name && !strcmp(name, stamp);
+        free(name);
+        if (match) return text(p, "Value");
+    }
+    return NULL;
+}
+
 static int read_categories(const xmlNode *n, ews_item *it)
 {
     for (xmlNode *c = n ? n->children : NULL; c; c = c->next) {
@@ -377,9 +389,10 @@ static void add_event(parse_state *ps, const xmlNode *n)
         return;
     }
     ps->ev = v;
-    char *id = attr(child(n, "ItemId"), "Id");
-    ev->uid = strdup(it->uid ? it->uid : id ? id : "(no UID)");
-    free(id);
+    ev->item_id = attr(child(n, "ItemId"), "Id");
+    ev->change_key = attr(child(n, "ItemId"), "ChangeKey");
+    ev->source = stamp_value(n, EWS_PROP_SOURCE);
+    ev->uid = strdup(it->uid ? it->uid : ev->item_id ? ev->item_id : "(no UID)");
     v[ps->n++] = ev;
     if (ews_event_add(ev, it) != CB_OK) ps->failed = 1;
 }

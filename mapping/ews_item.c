@@ -123,6 +123,9 @@ void ews_event_free(ews_event *ev)
     free(ev->items);
     free(ev->uid);
     free(ev->warnings);
+    free(ev->item_id);
+    free(ev->change_key);
+    free(ev->source);
     free(ev);
 }
 

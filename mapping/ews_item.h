@@ -83,6 +83,9 @@ typedef struct ews_event {
     size_t n;
     int expanded;               /* repeats carried as single items */
     char *warnings;             /* "; "-separated, NULL when none */
+    /* Read from EWS (ews_in.h) only, NULL otherwise: */
+    char *item_id, *change_key; /* the main item's */
+    char *source;               /* its calbridge-source stamp: the Apple key */
 } ews_event;
 
 typedef struct map_ctx {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STORE_MAP_SIZE (4UL * 1024 * 1024 * 1024)
@@ -343,4 +344,83 @@ int store_get(store_txn *t, const char *name, char *buf, size_t size, cb_err *er
 int store_put(store_txn *t, const char *name, const char *value, cb_err *err)
 {
     return put_text(t, t->s->kv, name, value, err);
+}
+
+int store_del(store_txn *t, const char *name, cb_err *err)
+{
+    return del_key(t, t->s->kv, name, err);
+}
+
+int store_each(store_txn *t, const char *prefix,
+               int (*fn)(void *ud, const char *name, const char *value), void *ud, cb_err *err)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(t->txn, t->s->kv, &cur);
+    if (rc) return lmdb_err(err, rc, "cursor");
+    size_t plen = strlen(prefix);
+    MDB_val k = sval(prefix), v;
+    char key[STORE_KEY_MAX], val[4096];
+    int stop = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc && !stop;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)) break;
+        if (k.mv_size >= sizeof key || v.mv_size >= sizeof val) continue;
+        memcpy(key, k.mv_data, k.mv_size);
+        key[k.mv_size] = '\0';
+        memcpy(val, v.mv_data, v.mv_size);
+        val[v.mv_size] = '\0';
+        stop = fn(ud, key, val);
+    }
+    mdb_cursor_close(cur);
+    if (stop) return stop;
+    return rc == 0 || rc == MDB_NOTFOUND ? CB_OK : lmdb_err(err, rc, "walk");
+}
+
+int store_authority_get(store_txn *t, const char *owner, authority *out, cb_err *err)
+{
+    char name[STORE_KEY_MAX], val[16];
+    snprintf(name, sizeof name, "auth:%s", owner);
+    int rc = store_get(t, name, val, sizeof val, err);
+    *out = rc == CB_OK && !strcmp(val, "exchange") ? AUTHORITY_EXCHANGE : AUTHORITY_APPLE;
+    return rc == CB_ENOTFOUND || rc == CB_OK ? CB_OK : rc;
+}
+
+int store_authority_put(store_txn *t, const char *owner, authority a, cb_err *err)
+{
+    char name[STORE_KEY_MAX];
+    snprintf(name, sizeof name, "auth:%s", owner);
+    return store_put(t, name, authority_name(a), err);
+}
+
+const char *authority_name(authority a)
+{
+    return a == AUTHORITY_EXCHANGE ? "exchange" : "apple";
+}
+
+int store_conflict_add(store_txn *t, const char *key, const char *message, cb_err *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40], name[STORE_KEY_MAX];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(name, sizeof name, "conflict:%s.%03ldZ:%s", when, ts.tv_nsec / 1000000, key);
+    return store_put(t, name, message, err);
+}
+
+int store_del_prefix(store_txn *t, const char *prefix, cb_err *err)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(t->txn, t->s->kv, &cur);
+    if (rc) return lmdb_err(err, rc, "cursor");
+    size_t plen = strlen(prefix);
+    MDB_val k = sval(prefix), v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)) break;
+        if ((rc = mdb_cursor_del(cur, 0))) break;
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? CB_OK : lmdb_err(err, rc, "delete");
 }

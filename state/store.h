@@ -7,8 +7,15 @@
  *   items    mailbox + ItemId -> source key (the reverse direction);
  *   intents  tag -> a write that was decided but whose effect is not yet
  *            committed (isync's journal: intent, then effect, then commit);
- *   cursors  name -> opaque cursor text;
- *   meta     name -> small values (last error, counters).
+ *   kv       small named strings, by prefix:
+ *              cursor:apple        the Apple poll cursor;
+ *              auth:<owner>        the person's authority (apple when absent);
+ *              syncstate:<smtp>    the EWS SyncState of their calendar folder;
+ *              cutover:<owner>     the step a cutover reached (resumable);
+ *              conflict:<time>:<key>  an edit on a mirror side, overwritten;
+ *              refetch:<key>       an Exchange item to write into Apple again;
+ *              repush:<key>        an Apple event to write into Exchange again;
+ *              meta:<name>         last error, counters.
  *
  * A source key is "owner_uid/calendar_resource_id/resource_name".
  * All access happens inside a store_txn; a write transaction is committed
@@ -78,5 +85,24 @@ int store_new_tag(char tag[33], cb_err *err);
  * "cursor:" and "meta:"; CB_ENOTFOUND when absent. */
 int store_get(store_txn *t, const char *name, char *buf, size_t size, cb_err *err);
 int store_put(store_txn *t, const char *name, const char *value, cb_err *err);
+
+/* Removes a name; CB_ENOTFOUND when absent. */
+int store_del(store_txn *t, const char *name, cb_err *err);
+/* Removes every name starting with prefix. */
+int store_del_prefix(store_txn *t, const char *prefix, cb_err *err);
+/* Calls fn for every name starting with prefix, in order; fn returning
+ * non-zero stops the walk and is returned. */
+int store_each(store_txn *t, const char *prefix,
+               int (*fn)(void *ud, const char *name, const char *value), void *ud, cb_err *err);
+
+/* Records an edit made on a mirror side (overwritten by the authority):
+ * "conflict:<UTC time>:<key>" = message. */
+int store_conflict_add(store_txn *t, const char *key, const char *message, cb_err *err);
+
+/* Which side is a person's source of truth. Changed only by cutover. */
+typedef enum { AUTHORITY_APPLE = 0, AUTHORITY_EXCHANGE = 1 } authority;
+int store_authority_get(store_txn *t, const char *owner, authority *out, cb_err *err);
+int store_authority_put(store_txn *t, const char *owner, authority a, cb_err *err);
+const char *authority_name(authority a);
 
 #endif

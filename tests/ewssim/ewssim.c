@@ -12,6 +12,18 @@
  *                      the next N requests get ErrorServerBusy (with
  *                      BackOffMilliseconds), a bare HTTP 500, or a dropped
  *                      connection
+ *   POST /sim/control?dropstream=N   the next N stream writes stop half-way
+ *                      through an envelope and the connection is cut
+ *   POST /sim/control?expire=1       every subscription expires (open
+ *                      streams get the error envelope and Closed)
+ *   POST /sim/control?badsync=1      every SyncState becomes invalid
+ *   POST /sim/control?heartbeat=MS&minute=MS  stream heartbeat interval
+ *                      (default 5000) and the length of a ConnectionTimeout
+ *                      minute (default 60000), so tests need not wait
+ * GetStreamingEvents answers as Exchange does: one chunked 200 response
+ * carrying envelope after envelope (notifications, ConnectionStatus OK
+ * heartbeats, a last Closed), envelopes split across chunk boundaries and
+ * several to a chunk.
  * Usage: ewssim [--port N] [--port-file F] [--schema ews.xsd] [--user U:P]
  *               [--token T]
  */
@@ -36,8 +48,13 @@
 #define NS_SOAP "http://schemas.xmlsoap.org/soap/envelope/"
 #define NS_T "http://schemas.microsoft.com/exchange/services/2006/types"
 
+typedef struct stream stream;
+
 typedef struct sim {
+    struct event_base *base;
     sim_store *store;
+    stream *streams;
+    int heartbeat_ms, minute_ms, drop_stream;
     xmlSchemaPtr schema;
     char *basic;        /* "user:password" */
     char *token;
@@ -226,6 +243,8 @@ static const char *send_attr(xmlNode *op)
     return NULL;
 }
 
+static void stream_start(sim *s, struct evhttp_request *req, xmlNode *op, const char *mailbox);
+
 static void handle_ews(sim *s, struct evhttp_request *req)
 {
     if (!auth_ok(s, req)) {
@@ -262,6 +281,9 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         snprintf(text, sizeof text, "The request failed schema validation: %s", s->schema_error);
         log_line(s, (const char *)op->name, mailbox, "schema", anchor, s->schema_error);
         fault(req, "ErrorSchemaValidation", text, NULL);
+    } else if (!strcmp((const char *)op->name, "GetStreamingEvents")) {
+        log_line(s, "GetStreamingEvents", mailbox, "stream-open", anchor, NULL);
+        stream_start(s, req, op, mailbox);
     } else {
         sbuf out;
         sbuf_init(&out);
@@ -280,6 +302,186 @@ static void handle_ews(sim *s, struct evhttp_request *req)
     xmlFreeDoc(doc);
 }
 
+/* ---- streaming -------------------------------------------------------- */
+
+struct stream {
+    stream *next;
+    sim *s;
+    struct evhttp_request *req;
+    char **ids;
+    size_t n;
+    long deadline, last_sent;
+    struct event *tick;
+    char mailbox[256];
+};
+
+static void envelope(sbuf *b, const char *cls, const char *code, const char *inner,
+                     const char *status)
+{
+    sbuf_printf(b, "<Envelope xmlns=\"%s\"><soap11:Header xmlns:soap11=\"%s\"><ServerVersionInfo "
+                   "MajorVersion=\"15\" MinorVersion=\"1\" MajorBuildNumber=\"2507\" "
+                   "MinorBuildNumber=\"6\" Version=\"V2017_07_11\" xmlns=\"%s\"/></soap11:Header>"
+                   "<soap11:Body xmlns:soap11=\"%s\"><m:GetStreamingEventsResponse "
+                   "xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\" "
+                   "xmlns:t=\"%s\"><m:ResponseMessages><m:GetStreamingEventsResponseMessage "
+                   "ResponseClass=\"%s\">",
+                NS_SOAP, NS_SOAP, NS_T, NS_SOAP, NS_T, cls);
+    if (strcmp(code, "NoError"))
+        sbuf_cat(b, "<m:MessageText>The subscription is no longer valid.</m:MessageText>");
+    sbuf_printf(b, "<m:ResponseCode>%s</m:ResponseCode>%s", code, inner ? inner : "");
+    if (status) sbuf_printf(b, "<m:ConnectionStatus>%s</m:ConnectionStatus>", status);
+    sbuf_cat(b, "</m:GetStreamingEventsResponseMessage></m:ResponseMessages>"
+                "</m:GetStreamingEventsResponse></soap11:Body></Envelope>");
+}
+
+static void stream_free(stream *st)
+{
+    sim *s = st->s;
+    for (stream **p = &s->streams; *p; p = &(*p)->next)
+        if (*p == st) {
+            *p = st->next;
+            break;
+        }
+    event_free(st->tick);
+    for (size_t i = 0; i < st->n; i++) free(st->ids[i]);
+    free(st->ids);
+    free(st);
+}
+
+static void on_stream_close(struct evhttp_connection *c, void *ud)
+{
+    (void)c;
+    stream_free(ud);   /* the client went away; libevent frees the request */
+}
+
+/* Writes b as two chunks cut in the middle: clients must reassemble. */
+static void stream_write(stream *st, const sbuf *b)
+{
+    size_t half = b->len / 2;
+    struct evbuffer *o = evbuffer_new();
+    evbuffer_add(o, b->s, half);
+    evhttp_send_reply_chunk(st->req, o);
+    evbuffer_add(o, b->s + half, b->len - half);
+    evhttp_send_reply_chunk(st->req, o);
+    evbuffer_free(o);
+    st->last_sent = now_ms(st->s);
+}
+
+static void stream_end(stream *st)
+{
+    evhttp_connection_set_closecb(evhttp_request_get_connection(st->req), NULL, NULL);
+    evhttp_send_reply_end(st->req);
+    stream_free(st);
+}
+
+/* The first half of an envelope, then the connection is cut. */
+static void stream_drop(stream *st)
+{
+    sbuf b;
+    sbuf_init(&b);
+    envelope(&b, "Success", "NoError", NULL, "OK");
+    struct evbuffer *o = evbuffer_new();
+    evbuffer_add(o, b.s, b.len / 2);
+    evhttp_send_reply_chunk(st->req, o);
+    evbuffer_free(o);
+    sbuf_free(&b);
+    log_line(st->s, "GetStreamingEvents", st->mailbox, "stream-dropped", NULL, NULL);
+    struct evhttp_connection *c = evhttp_request_get_connection(st->req);
+    evhttp_connection_set_closecb(c, NULL, NULL);
+    stream_free(st);
+    evhttp_connection_free(c);
+}
+
+/* 1 when some subscription of the stream is gone: error envelope sent. */
+static int stream_check(stream *st, sbuf *b)
+{
+    sbuf bad;
+    sbuf_init(&bad);
+    for (size_t i = 0; i < st->n; i++)
+        if (!sim_store_sub_ok(st->s->store, st->ids[i]))
+            sbuf_printf(&bad, "<t:SubscriptionId>%s</t:SubscriptionId>", st->ids[i]);
+    if (!bad.len) return 0;
+    sbuf inner;
+    sbuf_init(&inner);
+    sbuf_printf(&inner, "<m:ErrorSubscriptionIds>%s</m:ErrorSubscriptionIds>", bad.s);
+    envelope(b, "Error", "ErrorSubscriptionNotFound", inner.s, "Closed");
+    sbuf_free(&inner);
+    sbuf_free(&bad);
+    return 1;
+}
+
+static void on_stream_tick(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    stream *st = ud;
+    sim *s = st->s;
+    if (s->drop_stream > 0) {
+        s->drop_stream--;
+        stream_drop(st);
+        return;
+    }
+    sbuf b;
+    sbuf_init(&b);
+    int closing = stream_check(st, &b);
+    for (size_t i = 0; i < st->n && !closing; i++) {
+        sbuf notes;
+        sbuf_init(&notes);
+        sbuf_cat(&notes, "<m:Notifications>");
+        if (sim_store_sub_events(s->store, st->ids[i], &notes)) {
+            sbuf_cat(&notes, "</m:Notifications>");
+            envelope(&b, "Success", "NoError", notes.s, NULL);
+        }
+        sbuf_free(&notes);
+    }
+    long now = now_ms(s);
+    if (!closing && now >= st->deadline) {
+        envelope(&b, "Success", "NoError", NULL, "Closed");
+        closing = 1;
+    } else if (!b.len && now - st->last_sent >= s->heartbeat_ms) {
+        envelope(&b, "Success", "NoError", NULL, "OK");
+    }
+    if (b.len) {
+        log_line(s, "GetStreamingEvents", st->mailbox, closing ? "stream-closed" : "stream-data",
+                 NULL, NULL);
+        stream_write(st, &b);
+    }
+    sbuf_free(&b);
+    if (closing) stream_end(st);
+}
+
+static void stream_start(sim *s, struct evhttp_request *req, xmlNode *op, const char *mailbox)
+{
+    stream *st = calloc(1, sizeof *st);
+    if (!st) abort();
+    st->s = s;
+    st->req = req;
+    snprintf(st->mailbox, sizeof st->mailbox, "%s", mailbox);
+    for (xmlNode *c = named(op, "SubscriptionIds") ? named(op, "SubscriptionIds")->children : NULL;
+         c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        char **v = realloc(st->ids, (st->n + 1) * sizeof *v);
+        if (!v) abort();
+        st->ids = v;
+        v[st->n++] = (char *)xmlNodeGetContent(c);
+    }
+    xmlNode *t = named(op, "ConnectionTimeout");
+    xmlChar *tv = t ? xmlNodeGetContent(t) : NULL;
+    st->deadline = now_ms(s) + (tv ? atol((char *)tv) : 30) * s->minute_ms;
+    xmlFree(tv);
+    st->last_sent = now_ms(s);
+    st->tick = event_new(s->base, -1, EV_PERSIST, on_stream_tick, st);
+    st->next = s->streams;
+    s->streams = st;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/xml; charset=utf-8");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-NoBuffering", "1");
+    evhttp_send_reply_start(req, 200, "OK");
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_stream_close, st);
+    struct timeval every = {0, 100000};
+    event_add(st->tick, &every);
+    on_stream_tick(-1, 0, st);
+}
+
 static void handle_control(sim *s, struct evhttp_request *req)
 {
     struct evkeyvalq q;
@@ -293,6 +495,17 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "backoff"))) s->backoff_ms = atoi(v);
     if ((v = evhttp_find_header(&q, "fail500"))) s->fail500 = atoi(v);
     if ((v = evhttp_find_header(&q, "drop"))) s->drop = atoi(v);
+    if ((v = evhttp_find_header(&q, "dropstream"))) s->drop_stream = atoi(v);
+    if ((v = evhttp_find_header(&q, "heartbeat"))) s->heartbeat_ms = atoi(v);
+    if ((v = evhttp_find_header(&q, "minute"))) s->minute_ms = atoi(v);
+    if ((v = evhttp_find_header(&q, "expire")) && atoi(v)) {
+        sim_store_expire_subs(s->store);
+        log_line(s, NULL, NULL, "subscriptions-expired", NULL, NULL);
+    }
+    if ((v = evhttp_find_header(&q, "badsync")) && atoi(v)) {
+        sim_store_invalidate_sync(s->store);
+        log_line(s, NULL, NULL, "syncstates-invalidated", NULL, NULL);
+    }
     evhttp_clear_headers(&q);
     char out[128];
     snprintf(out, sizeof out, "busy=%d backoff=%d fail500=%d drop=%d\n", s->busy,
@@ -366,8 +579,17 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "ewssim: no --schema given: requests are NOT validated\n");
     }
-    s.store = sim_store_new();
+    s.heartbeat_ms = 5000;
+    s.minute_ms = 60000;
+    tzmap *tz = NULL;
+    cb_err e;
+    if (tzmap_load(TZMAP_CLDR_PATH, TZMAP_TZDATA_PATH, &tz, &e)) {
+        fprintf(stderr, "ewssim: %s\n", e.msg);
+        return 1;
+    }
+    s.store = sim_store_new(tz);
     struct event_base *base = event_base_new();
+    s.base = base;
     struct evhttp *http = evhttp_new(base);
     evhttp_set_max_body_size(http, 64 * 1024 * 1024);
     evhttp_set_gencb(http, on_request, &s);
@@ -394,7 +616,9 @@ int main(int argc, char **argv)
     event_free(sig_term);
     evhttp_free(http);
     event_base_free(base);
+    while (s.streams) stream_free(s.streams);
     sim_store_free(s.store);
+    tzmap_free(tz);
     sbuf_free(&s.log);
     if (s.schema) xmlSchemaFree(s.schema);
     xmlCleanupParser();

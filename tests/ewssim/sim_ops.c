@@ -1,5 +1,8 @@
 #include "sim_ops.h"
 
+#include "../../mapping/ews_in.h"
+#include "../../mapping/occur.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,14 @@ typedef struct sim_change {
     char kind;   /* C, U, D */
 } sim_change;
 
+typedef struct sim_sub {
+    char id[64];
+    char *mailbox;
+    char folder[16];
+    size_t pos;             /* the next log entry to notify */
+    int expired;
+} sim_sub;
+
 struct sim_store {
     sim_item **items;
     size_t n, cap;
@@ -36,12 +47,17 @@ struct sim_store {
     size_t nlog, caplog;
     unsigned long next_id;
     unsigned next_ck;
+    sim_sub *subs;
+    size_t nsubs;
+    unsigned long next_sub;
+    unsigned sync_gen;      /* bumped to invalidate every SyncState */
+    const tzmap *tz;        /* for expanding recurrences (availability) */
 };
 
-sim_store *sim_store_new(void)
+sim_store *sim_store_new(const tzmap *tz)
 {
     sim_store *s = calloc(1, sizeof *s);
-    if (s) s->next_id = 1, s->next_ck = 1;
+    if (s) s->next_id = 1, s->next_ck = 1, s->tz = tz;
     return s;
 }
 
@@ -61,11 +77,18 @@ void sim_store_reset(sim_store *s)
 {
     for (size_t i = 0; i < s->n; i++) item_free(s->items[i]);
     for (size_t i = 0; i < s->nlog; i++) free(s->log[i].mailbox);
+    for (size_t i = 0; i < s->nsubs; i++) free(s->subs[i].mailbox);
     free(s->items);
     free(s->log);
-    unsigned long id = s->next_id;
+    free(s->subs);
+    unsigned long id = s->next_id, sub = s->next_sub;
+    unsigned gen = s->sync_gen;
+    const tzmap *tz = s->tz;
     memset(s, 0, sizeof *s);
+    s->tz = tz;
     s->next_id = id;   /* ids stay unique across resets */
+    s->next_sub = sub;
+    s->sync_gen = gen + 1;
     s->next_ck = 1;
 }
 
@@ -547,8 +570,9 @@ static void op_get_folder(sim_store *s, const char *mailbox, xmlNode *op, sbuf *
     close_response(b, "GetFolder");
 }
 
-/* SyncState is "sim:<log position>", base64 so it looks as opaque as
- * Exchange's. */
+/* SyncState is "sim:<generation>:<log position>", base64 so it looks as
+ * opaque as Exchange's; a new generation (sim_store_invalidate_sync)
+ * makes every earlier state ErrorInvalidSyncStateData. */
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static void b64(const char *in, sbuf *b)
@@ -564,7 +588,7 @@ static void b64(const char *in, sbuf *b)
     }
 }
 
-static long unb64_pos(const char *in)
+static long unb64_pos(const char *in, unsigned sync_gen)
 {
     char out[64];
     size_t o = 0;
@@ -582,7 +606,8 @@ static long unb64_pos(const char *in)
     }
     out[o] = '\0';
     long pos;
-    return sscanf(out, "sim:%ld", &pos) == 1 ? pos : -1;
+    unsigned gen;
+    return sscanf(out, "sim:%u:%ld", &gen, &pos) == 2 && gen == sync_gen ? pos : -1;
 }
 
 static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
@@ -590,7 +615,7 @@ static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
     const char *folder = folder_of(child(op, "SyncFolderId"));
     char *state = text_of(child(op, "SyncState"));
     char *maxs = text_of(child(op, "MaxChangesReturned"));
-    long from = state && *state ? unb64_pos(state) : 0;
+    long from = state && *state ? unb64_pos(state, s->sync_gen) : 0;
     long max = maxs ? atol(maxs) : 512;
     xmlFree(state);
     xmlFree(maxs);
@@ -619,7 +644,7 @@ static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
         n++;
     }
     char st[64];
-    snprintf(st, sizeof st, "sim:%zu", pos);
+    snprintf(st, sizeof st, "sim:%u:%zu", s->sync_gen, pos);
     sbuf_cat(b, "<m:SyncFolderItemsResponseMessage ResponseClass=\"Success\">"
                 "<m:ResponseCode>NoError</m:ResponseCode><m:SyncState>");
     b64(st, b);
@@ -631,6 +656,185 @@ static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
     close_response(b, "SyncFolderItems");
 }
 
+/* ---- notifications ---------------------------------------------------- */
+
+static void op_subscribe(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    xmlNode *req = child(op, "StreamingSubscriptionRequest");
+    open_response(b, "Subscribe");
+    if (!req) {
+        msg_error(b, "Subscribe", "ErrorInvalidSubscriptionRequest",
+                  "The simulator only offers streaming subscriptions.");
+        close_response(b, "Subscribe");
+        return;
+    }
+    sim_sub *v = realloc(s->subs, (s->nsubs + 1) * sizeof *v);
+    if (!v) abort();
+    s->subs = v;
+    sim_sub *u = &v[s->nsubs++];
+    memset(u, 0, sizeof *u);
+    /* Like Exchange's: opaque base64 naming the server and a GUID. */
+    char raw[64];
+    snprintf(raw, sizeof raw, "ewssim.local:%08lx", ++s->next_sub);
+    sbuf id;
+    sbuf_init(&id);
+    b64(raw, &id);
+    snprintf(u->id, sizeof u->id, "%s", id.s);
+    sbuf_free(&id);
+    u->mailbox = strdup(mailbox);
+    snprintf(u->folder, sizeof u->folder, "%s", folder_of(child(req, "FolderIds")));
+    u->pos = s->nlog;
+    sbuf_printf(b, "<m:SubscribeResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError"
+                   "</m:ResponseCode><m:SubscriptionId>%s</m:SubscriptionId>"
+                   "</m:SubscribeResponseMessage>", u->id);
+    close_response(b, "Subscribe");
+}
+
+static sim_sub *find_sub(sim_store *s, const char *id)
+{
+    for (size_t i = 0; id && i < s->nsubs; i++)
+        if (!strcmp(s->subs[i].id, id)) return &s->subs[i];
+    return NULL;
+}
+
+static void op_unsubscribe(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    (void)mailbox;
+    char *id = text_of(child(op, "SubscriptionId"));
+    sim_sub *u = find_sub(s, id);
+    xmlFree(id);
+    open_response(b, "Unsubscribe");
+    if (!u) {
+        msg_error(b, "Unsubscribe", "ErrorSubscriptionNotFound", "The specified subscription "
+                  "was not found.");
+    } else {
+        u->expired = 1;
+        sbuf_cat(b, "<m:UnsubscribeResponseMessage ResponseClass=\"Success\"><m:ResponseCode>"
+                    "NoError</m:ResponseCode></m:UnsubscribeResponseMessage>");
+    }
+    close_response(b, "Unsubscribe");
+}
+
+int sim_store_sub_ok(sim_store *s, const char *id)
+{
+    sim_sub *u = find_sub(s, id);
+    return u && !u->expired;
+}
+
+size_t sim_store_sub_events(sim_store *s, const char *id, sbuf *out)
+{
+    sim_sub *u = find_sub(s, id);
+    if (!u || u->expired) return 0;
+    size_t n = 0;
+    for (; u->pos < s->nlog; u->pos++) {
+        sim_change *c = &s->log[u->pos];
+        if (strcmp(c->mailbox, u->mailbox) || strcmp(c->folder, u->folder)) continue;
+        const char *ev = c->kind == 'C' ? "CreatedEvent" : c->kind == 'U' ? "ModifiedEvent"
+                                                                          : "DeletedEvent";
+        if (!n) sbuf_printf(out, "<m:Notification><t:SubscriptionId>%s</t:SubscriptionId>", u->id);
+        sbuf_printf(out, "<t:%s><t:TimeStamp>2026-01-01T00:00:00Z</t:TimeStamp>"
+                         "<t:ItemId Id=\"%s\"/><t:ParentFolderId Id=\"%s.%s\"/></t:%s>",
+                    ev, c->id, c->folder, c->mailbox, ev);
+        n++;
+    }
+    if (n) sbuf_cat(out, "</m:Notification>");
+    return n;
+}
+
+void sim_store_expire_subs(sim_store *s)
+{
+    for (size_t i = 0; i < s->nsubs; i++) s->subs[i].expired = 1;
+}
+
+void sim_store_invalidate_sync(sim_store *s)
+{
+    s->sync_gen++;
+}
+
+/* ---- availability ----------------------------------------------------- */
+
+/* The stored items of a mailbox's calendar as a GetItem-like document. */
+static void calendar_doc(sim_store *s, const char *mailbox, sbuf *b)
+{
+    sbuf_cat(b, "<m:Items xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\" "
+                "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\">");
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcasecmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, "calendar"))
+            write_item(s->items[i], b);
+    sbuf_cat(b, "</m:Items>");
+}
+
+static int busy_code(const char *busy)
+{
+    if (!busy || !strcmp(busy, "Free")) return 0;
+    if (!strcmp(busy, "Tentative")) return 1;
+    if (!strcmp(busy, "OOF")) return 3;
+    return strcmp(busy, "NoData") ? 2 : 4;
+}
+
+/* MergedFreeBusy: one digit per interval, the strongest status touching it. */
+static void merged(sim_store *s, const tzmap *tz, const char *mailbox, long long from,
+                   long long to, int minutes, sbuf *b)
+{
+    size_t slots = (size_t)((to - from) / (minutes * 60LL));
+    char *d = calloc(slots + 1, 1);
+    if (!d) abort();
+    memset(d, '0', slots);
+    sbuf doc;
+    sbuf_init(&doc);
+    calendar_doc(s, mailbox, &doc);
+    ews_event **ev = NULL;
+    size_t n = 0;
+    if (ews_in_parse(doc.s, doc.len, tz, &ev, &n, NULL) == CB_OK) {
+        for (size_t i = 0; i < n; i++) {
+            occur_list l = {0};
+            tzdef_cache zones = {0};
+            occur_ews(ev[i], tz, &zones, from - 86400 * 400LL, to, &l, NULL);
+            int code = busy_code(ev[i]->items[0]->busy);
+            for (size_t k = 0; k < l.n && code; k++)
+                for (size_t j = 0; j < slots; j++) {
+                    long long a = from + (long long)j * minutes * 60, z = a + minutes * 60;
+                    if (l.v[k].start < z && l.v[k].end > a && d[j] - '0' < code) d[j] = (char)('0' + code);
+                }
+            occur_free(&l);
+            tzdef_cache_free(&zones);
+        }
+        ews_in_events_free(ev, n);
+    }
+    sbuf_free(&doc);
+    sbuf_cat(b, d);
+    free(d);
+}
+
+static void op_availability(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
+{
+    (void)mailbox;
+    xmlNode *opts = child(op, "FreeBusyViewOptions"), *win = child(opts, "TimeWindow");
+    char *st = text_of(child(win, "StartTime")), *en = text_of(child(win, "EndTime"));
+    char *iv = text_of(child(opts, "MergedFreeBusyIntervalInMinutes"));
+    long long from = 0, to = 0;
+    /* Times are read as UTC: the tests send a zero-bias TimeZone. */
+    occur_parse_xs(st ? st : "", icaltimezone_get_utc_timezone(), &from);
+    occur_parse_xs(en ? en : "", icaltimezone_get_utc_timezone(), &to);
+    int minutes = iv ? atoi(iv) : 30;
+    if (minutes < 5) minutes = 30;
+    xmlFree(st), xmlFree(en), xmlFree(iv);
+    sbuf_cat(b, "<m:GetUserAvailabilityResponse xmlns:m=\"http://schemas.microsoft.com/exchange/"
+                "services/2006/messages\" xmlns:t=\"http://schemas.microsoft.com/exchange/"
+                "services/2006/types\"><m:FreeBusyResponseArray>");
+    for (xmlNode *md = child(child(op, "MailboxDataArray"), "MailboxData"); md; md = md->next) {
+        if (md->type != XML_ELEMENT_NODE) continue;
+        char *addr = text_of(child(child(md, "Email"), "Address"));
+        sbuf_cat(b, "<m:FreeBusyResponse><m:ResponseMessage ResponseClass=\"Success\">"
+                    "<m:ResponseCode>NoError</m:ResponseCode></m:ResponseMessage><m:FreeBusyView>"
+                    "<t:FreeBusyViewType>MergedOnly</t:FreeBusyViewType><t:MergedFreeBusy>");
+        if (to > from) merged(s, s->tz, addr ? addr : "", from, to, minutes, b);
+        sbuf_cat(b, "</t:MergedFreeBusy></m:FreeBusyView></m:FreeBusyResponse>");
+        xmlFree(addr);
+    }
+    sbuf_cat(b, "</m:FreeBusyResponseArray></m:GetUserAvailabilityResponse>");
+}
+
 const char *sim_ops_dispatch(sim_store *s, const char *mailbox, xmlNode *op, sbuf *out)
 {
     static const struct {
@@ -639,7 +843,8 @@ const char *sim_ops_dispatch(sim_store *s, const char *mailbox, xmlNode *op, sbu
     } OPS[] = {
         {"CreateItem", op_create}, {"GetItem", op_get}, {"UpdateItem", op_update},
         {"DeleteItem", op_delete}, {"FindItem", op_find}, {"GetFolder", op_get_folder},
-        {"SyncFolderItems", op_sync},
+        {"SyncFolderItems", op_sync}, {"Subscribe", op_subscribe},
+        {"Unsubscribe", op_unsubscribe}, {"GetUserAvailabilityRequest", op_availability},
     };
     for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++)
         if (!strcmp((const char *)op->name, OPS[i].name)) {

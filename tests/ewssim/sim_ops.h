@@ -6,6 +6,10 @@
  * place by UpdateItem. Every change is appended to a per-folder change log,
  * which is what SyncFolderItems sync states point into.
  *
+ * Subscribe/Unsubscribe keep streaming subscriptions, each a position in
+ * that change log; GetUserAvailability answers MergedFreeBusy from the
+ * calendar items, recurrences expanded as Exchange does (recur.h).
+ *
  * sim_ops_dispatch() runs one already schema-validated request body element
  * for one mailbox and appends the response body (the element that goes into
  * soap:Body) to out.
@@ -15,10 +19,12 @@
 
 #include <libxml/tree.h>
 #include "../../mapping/sbuf.h"
+#include "../../mapping/tzmap.h"
 
 typedef struct sim_store sim_store;
 
-sim_store *sim_store_new(void);
+/* tz expands recurrences for GetUserAvailability. */
+sim_store *sim_store_new(const tzmap *tz);
 void sim_store_free(sim_store *s);
 void sim_store_reset(sim_store *s);
 
@@ -30,5 +36,14 @@ const char *sim_ops_dispatch(sim_store *s, const char *mailbox, xmlNode *op,
 /* One line per item: mailbox, folder, ItemId, ChangeKey, source stamp, tag,
  * UID, Subject, Start, End, tab-separated. */
 void sim_store_dump(sim_store *s, sbuf *out);
+
+/* Streaming: whether a subscription is live; the Notification element for
+ * the changes since it was last asked (returns how many events, 0 = none
+ * and nothing written); every subscription expired at once; every
+ * SyncState made invalid. */
+int sim_store_sub_ok(sim_store *s, const char *id);
+size_t sim_store_sub_events(sim_store *s, const char *id, sbuf *out);
+void sim_store_expire_subs(sim_store *s);
+void sim_store_invalidate_sync(sim_store *s);
 
 #endif

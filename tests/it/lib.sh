@@ -53,6 +53,9 @@ it_cleanup() {
 }
 
 cb() { $B/calbridge -c "$WORK/calbridge.conf" "$@"; }
+# For `cb_bg ... &`: exec makes $! the calbridge process itself, not a
+# subshell around it, so that kill reaches calbridge.
+cb_bg() { exec $B/calbridge -c "$WORK/calbridge.conf" "$@"; }
 load() { $B/ccsload -d "$DSN" "$@"; }
 sim_dump() { curl -sf "$SIM/sim/dump"; }
 sim_log() { curl -sf "$SIM/sim/log"; }
@@ -60,6 +63,37 @@ sim_control() { curl -sf -X POST "$SIM/sim/control?$1" >/dev/null; }
 sim_reset() { curl -sf -X POST "$SIM/sim/reset" >/dev/null; }
 sql() { pg_psql "$WORK/pg" -c "$1"; }
 calendar_items() { sim_dump | awk -F'\t' -v m="$1" '$1 == m && $2 == "calendar"'; }
+
+# Raw EWS as an Exchange user's client would send it (the simulator checks
+# it against the schemas): ews_post MAILBOX '<m:Operation>...'.
+ews_post() {
+    curl -sf -u svc:secret -H 'Content-Type: text/xml; charset=utf-8' -H "X-AnchorMailbox: $1" \
+        --data-binary @- "$SIM/EWS/Exchange.asmx" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"
+ xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
+<soap:Header><t:RequestServerVersion Version="Exchange2016"/>
+<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>$1</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>
+</soap:Header><soap:Body>$2</soap:Body></soap:Envelope>
+XML
+}
+# ews_create MAILBOX SUBJECT START END [RECURRENCE_XML]: prints the ItemId.
+ews_create() {
+    ews_post "$1" "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>$2</t:Subject><t:Start>$3</t:Start><t:End>$4</t:End><t:LegacyFreeBusyStatus>Busy</t:LegacyFreeBusyStatus>${5:-}</t:CalendarItem></m:Items></m:CreateItem>" |
+        sed -n 's/.*<t:ItemId Id="\([^"]*\)".*/\1/p'
+}
+# ews_update MAILBOX ITEMID FIELD VALUE (calendar: field, e.g. Subject is item:Subject)
+ews_set_subject() {
+    ews_post "$1" "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" SendMeetingInvitationsOrCancellations=\"SendToNone\"><m:ItemChanges><t:ItemChange><t:ItemId Id=\"$2\"/><t:Updates><t:SetItemField><t:FieldURI FieldURI=\"item:Subject\"/><t:CalendarItem><t:Subject>$3</t:Subject></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>" >/dev/null
+}
+ews_delete() {
+    ews_post "$1" "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations=\"SendToNone\"><m:ItemIds><t:ItemId Id=\"$2\"/></m:ItemIds></m:DeleteItem>" >/dev/null
+}
+# The Apple side of a person: "resource_name<TAB>SUMMARY" per object.
+apple_summaries() {
+    pg_psql "$WORK/pg" -At -F "$(printf '\t')" -c "SELECT o.RESOURCE_NAME, substring(o.ICALENDAR_TEXT from 'SUMMARY:([^\r\n]*)') FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0 JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$1' AND b.CALENDAR_RESOURCE_NAME <> 'inbox' ORDER BY 1"
+}
 
 FAILS=0
 ok() { echo "ok   - $*"; }

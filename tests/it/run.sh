@@ -9,7 +9,8 @@ if [ ! -f "$SCHEMA" ] || [ ! -f "$XSD" ]; then
 fi
 it_setup
 trap it_cleanup EXIT INT TERM
-for t in tests/it/t_*.sh; do
+# IT_ONLY=pattern runs only the matching tests (while working on one).
+for t in tests/it/t_*${IT_ONLY:-}*.sh; do
     echo "# $(basename "$t")"
     . "$t"
 done

@@ -7,7 +7,7 @@ load bulk "$BOB" 5000 kill >/dev/null
 sql "ANALYZE" >/dev/null
 expected=$(sql "SELECT count(*) FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$BOB'")
 for i in 1 2 3 4 5; do
-    cb sync --once >/dev/null 2>&1 &
+    cb_bg sync --once >/dev/null 2>&1 &
     pid=$!
     r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
     sleep "0.$((r % 9 + 1))"

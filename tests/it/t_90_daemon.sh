@@ -1,6 +1,6 @@
 # `calbridge sync` keeps running and carries a later change within seconds,
 # then stops cleanly on SIGTERM.
-cb sync >"$WORK/daemon.out" 2>&1 &
+cb_bg sync >"$WORK/daemon.out" 2>&1 &
 daemon=$!
 sleep 1
 load put "$ALICE" "$SHARED/ccs/ics/OneEvent.ics" live.ics

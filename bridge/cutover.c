@@ -1,0 +1,346 @@
+#include "cutover.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../mapping/ews_in.h"
+#include "../mapping/ical_in.h"
+#include "../mapping/occur.h"
+#include "../mapping/sbuf.h"
+#include "ews_xml.h"
+
+#define WINDOW_BACK (30LL * 86400)
+#define WINDOW_AHEAD (400LL * 86400)
+
+typedef struct expect {
+    char key[STORE_KEY_MAX];
+    char item_id[STORE_ID_MAX];
+    char apple[17], exchange[17];   /* content prints; exchange "" until read */
+} expect;
+
+typedef struct cperson {
+    const person *p;
+    char step[32];          /* as stored: "", "delta", "flipped", "done" */
+    expect *e;
+    size_t ne;
+    long apple_events, not_carried, exchange_items;
+    char mismatch[600];
+    int passed;
+} cperson;
+
+typedef struct cut {
+    const cutover_opts *o;
+    cperson *v;
+    size_t n, current;
+    int outstanding, rc;
+    cb_err err;
+} cut;
+
+static void compare_next(cut *c);
+
+static void stop(cut *c, int rc, const cb_err *err)
+{
+    c->rc = rc;
+    if (err) c->err = *err;
+    event_base_loopexit(c->o->base, NULL);
+}
+
+static int set_step(cut *c, cperson *cp, const char *step, store_txn *t)
+{
+    char name[STORE_KEY_MAX];
+    snprintf(name, sizeof name, "cutover:%s", cp->p->owner_uid);
+    snprintf(cp->step, sizeof cp->step, "%s", step);
+    store_txn *own = NULL;
+    if (!t && store_begin(c->o->st, 1, &own, NULL) != CB_OK) return CB_EIO;
+    int rc = store_put(t ? t : own, name, step, NULL);
+    return own ? (rc == CB_OK ? store_commit(own, NULL) : (store_abort(own), rc)) : rc;
+}
+
+/* Subject and occurrences over the window: what a person sees, and what
+ * both sides must agree on whatever stamps or formatting differ. */
+static void content_print(const ews_event *ev, const tzmap *tz, char out[17])
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *subj = ev->n && ev->items[0]->subject ? ev->items[0]->subject : "";
+    for (const char *s = subj; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    long long now = (long long)time(NULL);
+    occur_list l = {0};
+    tzdef_cache zones = {0};
+    occur_ews(ev, tz, &zones, now - WINDOW_BACK, now + WINDOW_AHEAD, &l, NULL);
+    occur_sort(&l);
+    for (size_t i = 0; i < l.n; i++) {
+        long long v[2] = {l.v[i].start, l.v[i].end};
+        const unsigned char *b = (const unsigned char *)v;
+        for (size_t k = 0; k < sizeof v; k++) h = (h ^ b[k]) * 1099511628211ULL;
+    }
+    occur_free(&l);
+    tzdef_cache_free(&zones);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* ---- 4. mirror, and the end ------------------------------------------- */
+
+static void on_mirrored(void *ud, int rc, const cb_err *err)
+{
+    cut *c = ud;
+    for (size_t i = 0; rc == CB_OK && i < c->n; i++)
+        if (!strcmp(c->v[i].step, "flipped")) set_step(c, &c->v[i], "done", NULL);
+    stop(c, rc == CB_OK ? c->rc : 1, err);
+}
+
+static void mirror_flipped(cut *c)
+{
+    int any = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->v[i].step, "flipped")) {
+            service_mark_dirty(c->o->sv, c->v[i].p->smtp);
+            any = 1;
+        }
+    cb_err e = {0};
+    if (!any) stop(c, c->rc, NULL);
+    else if (service_cycle(c->o->sv, 0, on_mirrored, c, &e) != CB_OK) stop(c, 1, &e);
+}
+
+/* ---- 3. flip ---------------------------------------------------------- */
+
+static void flip(cut *c)
+{
+    if (c->o->dry_run) {
+        stop(c, c->rc, NULL);
+        return;
+    }
+    store_txn *t;
+    cb_err e = {0};
+    int rc = store_begin(c->o->st, 1, &t, &e);
+    for (size_t i = 0; rc == CB_OK && i < c->n; i++) {
+        cperson *cp = &c->v[i];
+        if (!cp->passed) continue;
+        char name[STORE_KEY_MAX];
+        snprintf(name, sizeof name, "syncstate:%s", cp->p->smtp);
+        store_del(t, name, NULL);   /* read their calendar in full once */
+        rc = store_authority_put(t, cp->p->owner_uid, AUTHORITY_EXCHANGE, &e);
+        if (rc == CB_OK) rc = set_step(c, cp, "flipped", t);
+    }
+    rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
+    if (rc) stop(c, 1, &e);
+    else mirror_flipped(c);
+}
+
+/* ---- 2. compare ------------------------------------------------------- */
+
+static void verdict(cut *c, cperson *cp)
+{
+    FILE *f = c->o->out;
+    long missing = 0, differ = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < cp->ne; i++) {
+        expect *x = &cp->e[i];
+        if (!x->exchange[0]) missing++;
+        else if (strcmp(x->apple, x->exchange)) differ++;
+        else continue;
+        if (!first) first = x->key;
+    }
+    cp->passed = !missing && !differ;
+    fprintf(f, "  %-28s Apple %ld events (%ld not carried), Exchange %ld linked items: %s\n",
+            cp->p->smtp, cp->apple_events, cp->not_carried, cp->exchange_items,
+            cp->passed ? "equal" : "MISMATCH");
+    if (!cp->passed) {
+        snprintf(cp->mismatch, sizeof cp->mismatch, "%ld missing in Exchange, %ld different; "
+                 "first: %s", missing, differ, first ? first : "?");
+        fprintf(f, "      stopped: %s\n", cp->mismatch);
+        c->rc = 3;
+    }
+    free(cp->e);
+    cp->e = NULL;
+    cp->ne = 0;
+}
+
+static void on_items(void *ud, const ews_response *r, const cb_err *err)
+{
+    cut *c = ud;
+    cperson *cp = &c->v[c->current];
+    ews_event **ev = NULL;
+    size_t n = 0;
+    if (r && ews_in_parse(r->raw, r->raw_len, c->o->tz, &ev, &n, NULL) == CB_OK) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; ev[i]->item_id && j < cp->ne; j++)
+                if (!strcmp(cp->e[j].item_id, ev[i]->item_id)) {
+                    content_print(ev[i], c->o->tz, cp->e[j].exchange);
+                    cp->exchange_items++;
+                }
+        ews_in_events_free(ev, n);
+    } else if (!r) {
+        snprintf(cp->mismatch, sizeof cp->mismatch, "%s", err->msg);
+    }
+    if (--c->outstanding == 0) {
+        verdict(c, cp);
+        c->current++;
+        compare_next(c);
+    }
+}
+
+static int expect_event(cut *c, cperson *cp, store_txn *t, const pg_change *ch)
+{
+    map_ctx mc = {c->o->people, c->o->tz, c->o->cfg->default_tz, 0, (long long)time(NULL), NULL};
+    ews_event *ev = NULL;
+    cp->apple_events++;
+    if (ical_in_map(ch->ics, &mc, &ev, NULL) != CB_OK || ev->expanded || !ev->n ||
+        ev->items[0]->role != ROLE_MAIN) {
+        cp->not_carried++;   /* reported by sync when it met them */
+        ews_event_free(ev);
+        return CB_OK;
+    }
+    expect *v = realloc(cp->e, (cp->ne + 1) * sizeof *v);
+    if (!v) {
+        ews_event_free(ev);
+        return CB_ENOMEM;
+    }
+    cp->e = v;
+    expect *x = &v[cp->ne++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->key, sizeof x->key, "%s/%lld/%s", ch->owner_uid, ch->calendar_id, ch->resource_name);
+    link_rec l;
+    if (store_link_get(t, x->key, &l, NULL) == CB_OK) snprintf(x->item_id, sizeof x->item_id, "%s", l.item_id);
+    content_print(ev, c->o->tz, x->apple);
+    ews_event_free(ev);
+    return CB_OK;
+}
+
+static int fetch_linked(cut *c, cperson *cp, cb_err *err)
+{
+    size_t batch = (size_t)c->o->cfg->batch_size;
+    const char *ids[100];
+    size_t n = 0;
+    for (size_t i = 0; i <= cp->ne; i++) {
+        if (i < cp->ne && cp->e[i].item_id[0]) ids[n++] = cp->e[i].item_id;
+        if (!n || (n < batch && n < 100 && i < cp->ne)) continue;
+        sbuf x;
+        sbuf_init(&x);
+        ews_xml_get_items(&x, ids, n);
+        int rc = ews_client_submit(service_ews(c->o->sv), cp->p->smtp, x.s, on_items, c, err);
+        sbuf_free(&x);
+        if (rc) return rc;
+        c->outstanding++;
+        n = 0;
+    }
+    return CB_OK;
+}
+
+static int compare_start(cut *c, cperson *cp, cb_err *err)
+{
+    const char *owner[1] = {cp->p->owner_uid};
+    pg_changes *ch = NULL;
+    pg_cursor ignored;
+    int rc = pg_source_scan(service_source(c->o->sv), owner, 1, &ch, &ignored, err);
+    store_txn *t = NULL;
+    if (rc == CB_OK) rc = store_begin(c->o->st, 0, &t, err);
+    for (size_t i = 0; rc == CB_OK && i < ch->n; i++) rc = expect_event(c, cp, t, &ch->v[i]);
+    store_abort(t);
+    pg_changes_free(ch);
+    if (rc == CB_OK) rc = fetch_linked(c, cp, err);
+    return rc;
+}
+
+static void compare_next(cut *c)
+{
+    for (; c->current < c->n; c->current++) {
+        cperson *cp = &c->v[c->current];
+        if (*cp->step && strcmp(cp->step, "delta")) continue;   /* flipped or done */
+        cb_err e = {0};
+        if (compare_start(c, cp, &e) != CB_OK) {
+            stop(c, 1, &e);
+            return;
+        }
+        if (c->outstanding) return;   /* on_items goes on */
+        verdict(c, cp);
+    }
+    flip(c);
+}
+
+/* ---- 1. delta --------------------------------------------------------- */
+
+static void on_second_cycle(void *ud, int rc, const cb_err *err)
+{
+    cut *c = ud;
+    if (rc != CB_OK) {
+        stop(c, 1, err);
+        return;
+    }
+    fprintf(c->o->out, "comparing both sides:\n");
+    compare_next(c);
+}
+
+static void on_first_cycle(void *ud, int rc, const cb_err *err)
+{
+    cut *c = ud;
+    cb_err e = {0};
+    if (rc != CB_OK) stop(c, 1, err);
+    /* The second cycle carries what the first found edited in Exchange. */
+    else if (service_cycle(c->o->sv, 1, on_second_cycle, c, &e) != CB_OK) stop(c, 1, &e);
+}
+
+static void begin(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    cut *c = ud;
+    cb_err e = {0};
+    int delta = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        cperson *cp = &c->v[i];
+        if (*cp->step && strcmp(cp->step, "delta")) continue;
+        delta = 1;
+        if (!c->o->dry_run && set_step(c, cp, "delta", NULL) != CB_OK) {
+            stop(c, 1, &(cb_err){CB_EIO, "cannot record the cutover step"});
+            return;
+        }
+    }
+    if (!delta || c->o->dry_run) {
+        if (delta) fprintf(c->o->out, "comparing both sides (dry run: no final delta):\n");
+        compare_next(c);
+    } else {
+        fprintf(c->o->out, "final Apple -> Exchange delta...\n");
+        if (service_cycle(c->o->sv, 1, on_first_cycle, c, &e) != CB_OK) stop(c, 1, &e);
+    }
+}
+
+int cutover_run(const cutover_opts *o, cb_err *err)
+{
+    cut c = {.o = o};
+    c.v = calloc(o->n + 1, sizeof *c.v);
+    if (!c.v) return cb_errf(err, CB_ENOMEM, "out of memory"), 1;
+    store_txn *t;
+    if (store_begin(o->st, 0, &t, err) != CB_OK) {
+        free(c.v);
+        return 1;
+    }
+    for (size_t i = 0; i < o->n; i++) {
+        cperson *cp = &c.v[c.n];
+        if (!(cp->p = people_by_uid(o->people, o->owners[i]))) continue;
+        char name[STORE_KEY_MAX];
+        snprintf(name, sizeof name, "cutover:%s", cp->p->owner_uid);
+        store_get(t, name, cp->step, sizeof cp->step, NULL);
+        fprintf(o->out, "  %-28s %s\n", cp->p->smtp,
+                !*cp->step ? "to cut over" : !strcmp(cp->step, "done") ? "already cut over"
+                : !strcmp(cp->step, "flipped") ? "flipped; resuming with the mirror"
+                                               : "resuming an interrupted cutover");
+        c.n++;
+    }
+    store_abort(t);
+    struct event *ev = evtimer_new(o->base, begin, &c);
+    event_active(ev, EV_TIMEOUT, 0);
+    event_base_dispatch(o->base);
+    event_free(ev);
+    for (size_t i = 0; i < c.n; i++) free(c.v[i].e);
+    if (c.err.msg[0]) *err = c.err;
+    int rc = c.rc;
+    if (rc != 1 && !o->dry_run) {
+        for (size_t i = 0; i < c.n; i++)
+            fprintf(o->out, "  %-28s authority %s\n", c.v[i].p->smtp,
+                    !strcmp(c.v[i].step, "done") ? "exchange" : "apple (not cut over)");
+    }
+    free(c.v);
+    return rc;
+}

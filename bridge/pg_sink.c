@@ -1,0 +1,495 @@
+#include "pg_sink.h"
+
+#include <libical/ical.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../mapping/ews_item.h"
+#include "../mapping/occur.h"
+
+/* CalendarServer's defaults (twistedcaldav/stdconfig.py). */
+#define LOWER_LIMIT_DAYS 365
+#define EXPAND_AHEAD_DAYS 365
+#define MAX_INSTANCES 20000
+
+enum { FB_FREE = 1, FB_BUSY = 2, FB_TENTATIVE = 4 };   /* icalfbtype_to_indexfbtype */
+
+struct pg_sink {
+    PGconn *conn;
+    const tzmap *tz;
+    char *default_tz;
+};
+
+static int db_err(pg_sink *s, cb_err *err, const char *what)
+{
+    return cb_errf(err, CB_EIO, "Apple database (%s): %s", what, PQerrorMessage(s->conn));
+}
+
+/* Runs sql; *res (when wanted) is the caller's. */
+static int run(pg_sink *s, const char *sql, int n, const char *const *p, PGresult **res,
+               cb_err *err)
+{
+    PGresult *r = PQexecParams(s->conn, sql, n, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        cb_errf(err, CB_EIO, "Apple database: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return CB_EIO;
+    }
+    if (res) *res = r;
+    else PQclear(r);
+    return CB_OK;
+}
+
+static long long first_ll(PGresult *r)
+{
+    long long v = PQntuples(r) && !PQgetisnull(r, 0, 0) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return v;
+}
+
+int pg_sink_open(const char *dsn, const tzmap *tz, const char *default_tz, pg_sink **out,
+                 cb_err *err)
+{
+    *out = NULL;
+    pg_sink *s = calloc(1, sizeof *s);
+    if (!s || !(s->default_tz = strdup(default_tz ? default_tz : "UTC"))) {
+        free(s);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    s->tz = tz;
+    s->conn = PQconnectdb(dsn);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        db_err(s, err, "connect");
+        pg_sink_close(s);
+        return CB_EIO;
+    }
+    PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
+    *out = s;
+    return CB_OK;
+}
+
+void pg_sink_close(pg_sink *s)
+{
+    if (!s) return;
+    PQfinish(s->conn);
+    free(s->default_tz);
+    free(s);
+}
+
+/* A dropped connection (PostgreSQL restarted) is re-opened once here, at a
+ * transaction boundary, where nothing of the batch has been written yet. */
+int pg_sink_begin(pg_sink *s, cb_err *err)
+{
+    if (PQstatus(s->conn) != CONNECTION_OK) PQreset(s->conn);
+    if (run(s, "BEGIN", 0, NULL, NULL, err) == CB_OK) return CB_OK;
+    PQreset(s->conn);
+    return run(s, "BEGIN", 0, NULL, NULL, err);
+}
+
+int pg_sink_commit(pg_sink *s, cb_err *err)
+{
+    return run(s, "COMMIT", 0, NULL, NULL, err);
+}
+
+void pg_sink_rollback(pg_sink *s)
+{
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+/* ---- homes ------------------------------------------------------------ */
+
+static int new_calendar(pg_sink *s, const char *home, const char *name, const char *comps,
+                        char id[32], cb_err *err)
+{
+    PGresult *r;
+    int rc = run(s, "INSERT INTO CALENDAR DEFAULT VALUES RETURNING RESOURCE_ID", 0, NULL, &r, err);
+    if (rc) return rc;
+    snprintf(id, 32, "%lld", first_ll(r));
+    const char *b[3] = {home, id, name}, *m[2] = {id, comps}, *v[3] = {home, id, name};
+    if ((rc = run(s, "INSERT INTO CALENDAR_BIND (CALENDAR_HOME_RESOURCE_ID, CALENDAR_RESOURCE_ID,"
+                     " CALENDAR_RESOURCE_NAME, BIND_MODE, BIND_STATUS) VALUES ($1, $2, $3, 0, 1)",
+                  3, b, NULL, err)))
+        return rc;
+    if ((rc = run(s, "INSERT INTO CALENDAR_METADATA (RESOURCE_ID, SUPPORTED_COMPONENTS)"
+                     " VALUES ($1, $2)", 2, m, NULL, err)))
+        return rc;
+    /* The collection's own revision row, which its sync token starts from. */
+    return run(s, "INSERT INTO CALENDAR_OBJECT_REVISIONS (CALENDAR_HOME_RESOURCE_ID,"
+                  " CALENDAR_RESOURCE_ID, CALENDAR_NAME, RESOURCE_NAME, DELETED)"
+                  " VALUES ($1, $2, $3, NULL, false)", 3, v, NULL, err);
+}
+
+static int create_home(pg_sink *s, const char *owner, long long *cal, cb_err *err)
+{
+    const char *p[1] = {owner};
+    PGresult *r;
+    int rc = run(s, "INSERT INTO CALENDAR_HOME (OWNER_UID) VALUES ($1) RETURNING RESOURCE_ID", 1,
+                 p, &r, err);
+    if (rc) return rc;
+    char home[32], calid[32], inbox[32];
+    snprintf(home, sizeof home, "%lld", first_ll(r));
+    if ((rc = new_calendar(s, home, "calendar", "VEVENT", calid, err)) ||
+        (rc = new_calendar(s, home, "inbox", NULL, inbox, err)))
+        return rc;
+    const char *m[2] = {home, calid};
+    rc = run(s, "INSERT INTO CALENDAR_HOME_METADATA (RESOURCE_ID, DEFAULT_EVENTS) VALUES ($1, $2)",
+             2, m, NULL, err);
+    *cal = atoll(calid);
+    return rc;
+}
+
+int pg_sink_home(pg_sink *s, const char *owner, long long *calendar_id, cb_err *err)
+{
+    const char *p[1] = {owner};
+    PGresult *r;
+    /* The default events calendar, or failing that the first owned
+     * calendar that is not the inbox (older homes have no default set). */
+    int rc = run(s, "SELECT COALESCE(hm.DEFAULT_EVENTS, (SELECT MIN(b.CALENDAR_RESOURCE_ID)"
+                    "   FROM CALENDAR_BIND b WHERE b.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
+                    "    AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'))"
+                    "  FROM CALENDAR_HOME h"
+                    "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
+                    " WHERE h.OWNER_UID = $1 AND h.STATUS = 0", 1, p, &r, err);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    *calendar_id = first_ll(r);
+    if (found && *calendar_id) return CB_OK;
+    if (found) return cb_errf(err, CB_ENOTFOUND, "home of %s has no calendar", owner);
+    return create_home(s, owner, calendar_id, err);
+}
+
+/* ---- the free/busy index ---------------------------------------------- */
+
+typedef struct index_job {
+    pg_sink *s;
+    const char *cal, *obj;
+    icaltimezone *floating_zone;
+    long long rows;
+} index_job;
+
+static void sql_time(long long t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* Floating and all-day instances are stored as their wall-clock time:
+ * CalendarServer moves them into the asking user's zone at query time. */
+static long long wall(long long utc, icaltimezone *zone)
+{
+    struct icaltimetype t = icaltime_from_timet_with_zone((time_t)utc, 0, zone);
+    t.zone = NULL;
+    return (long long)icaltime_as_timet(t);
+}
+
+static int add_row(index_job *j, long long start, long long end, int floating, int fbtype,
+                   int transparent, cb_err *err)
+{
+    char a[32], b[32], fb[8];
+    if (floating) start = wall(start, j->floating_zone), end = wall(end, j->floating_zone);
+    sql_time(start, a);
+    sql_time(end, b);
+    snprintf(fb, sizeof fb, "%d", fbtype);
+    const char *p[7] = {j->cal, j->obj, floating ? "true" : "false", a, b, fb,
+                        transparent ? "true" : "false"};
+    j->rows++;
+    return run(j->s, "INSERT INTO TIME_RANGE (CALENDAR_RESOURCE_ID, CALENDAR_OBJECT_RESOURCE_ID,"
+                     " FLOATING, START_DATE, END_DATE, FBTYPE, TRANSPARENT)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, p, NULL, err);
+}
+
+static int fbtype_of(icalcomponent *ev)
+{
+    icalproperty_status st = icalcomponent_get_status(ev);
+    if (st == ICAL_STATUS_CANCELLED) return FB_FREE;
+    return st == ICAL_STATUS_TENTATIVE ? FB_TENTATIVE : FB_BUSY;
+}
+
+static int is_transparent(icalcomponent *ev)
+{
+    icalproperty *p = icalcomponent_get_first_property(ev, ICAL_TRANSP_PROPERTY);
+    return p && icalproperty_get_transp(p) == ICAL_TRANSP_TRANSPARENT;
+}
+
+static int is_floating(icalcomponent *ev)
+{
+    struct icaltimetype t = icalcomponent_get_dtstart(ev);
+    return t.is_date || (!t.zone && !icaltime_is_utc(t));
+}
+
+typedef struct span {
+    long long lower, upper;    /* what was indexed */
+    int lower_cut, unbounded;
+} span;
+
+static int is_unbounded(icalcomponent *cal, const char *uid)
+{
+    for (icalcomponent *ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); ev;
+         ev = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
+        const char *u = icalcomponent_get_uid(ev);
+        icalproperty *rr = icalcomponent_get_first_property(ev, ICAL_RRULE_PROPERTY);
+        if (!u || strcmp(u, uid) || !rr) continue;
+        struct icalrecurrencetype r = icalproperty_get_rrule(rr);
+        if (!r.count && icaltime_is_null_time(r.until)) return 1;
+    }
+    return 0;
+}
+
+/* Expands the object's instances and writes their rows. */
+static int index_object(index_job *j, icalcomponent *cal, const char *uid, span *sp,
+                        cb_err *err)
+{
+    long long now = (long long)time(NULL);
+    long long today = now - now % 86400;
+    sp->lower = today - LOWER_LIMIT_DAYS * 86400LL;
+    sp->unbounded = is_unbounded(cal, uid);
+    sp->upper = sp->unbounded ? today + EXPAND_AHEAD_DAYS * 86400LL : 4102444800LL; /* 2100 */
+    sp->lower_cut = 0;
+    map_ctx mc = {NULL, j->s->tz, j->s->default_tz, 0, now, NULL};
+    tzdef_cache zones = {0};
+    occur_list l = {0};
+    cb_err e;
+    int rc = occur_ical(cal, uid, &mc, &zones, -(1LL << 62), sp->upper, MAX_INSTANCES, &l, &e);
+    for (size_t i = 0; rc == CB_OK && i < l.n; i++) {
+        occur *o = &l.v[i];
+        if (o->end < sp->lower) {
+            sp->lower_cut = 1;
+            continue;
+        }
+        icalcomponent *ev = o->comp;
+        rc = add_row(j, o->start, o->end, is_floating(ev), fbtype_of(ev), is_transparent(ev), err);
+    }
+    if (rc == CB_EUNSUPPORTED || rc == CB_ENOTFOUND || rc == CB_EPARSE) rc = CB_OK;  /* stored unindexed */
+    occur_free(&l);
+    tzdef_cache_free(&zones);
+    if (rc == CB_OK && sp->lower_cut) rc = add_row(j, -2177452800LL, -2177449200LL, 0, 0, 1, err);
+    if (rc == CB_OK && sp->unbounded) rc = add_row(j, 4102444800LL, 4102448400LL, 0, 0, 1, err);
+    return rc;
+}
+
+/* ---- objects ---------------------------------------------------------- */
+
+static int change_revision(pg_sink *s, const char *cal, const char *name, int deleted,
+                           long long *rev, cb_err *err)
+{
+    const char *p[3] = {cal, name, deleted ? "true" : "false"};
+    PGresult *r;
+    int rc = run(s, "UPDATE CALENDAR_OBJECT_REVISIONS SET REVISION = nextval('REVISION_SEQ'),"
+                    " DELETED = $3, MODIFIED = timezone('UTC', CURRENT_TIMESTAMP)"
+                    " WHERE CALENDAR_RESOURCE_ID = $1 AND RESOURCE_NAME = $2 RETURNING REVISION",
+                 3, p, &r, err);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    *rev = first_ll(r);
+    if (found) return CB_OK;
+    rc = run(s, "INSERT INTO CALENDAR_OBJECT_REVISIONS (CALENDAR_HOME_RESOURCE_ID,"
+                " CALENDAR_RESOURCE_ID, RESOURCE_NAME, DELETED)"
+                " SELECT CALENDAR_HOME_RESOURCE_ID, $1, $2, $3 FROM CALENDAR_BIND"
+                "  WHERE CALENDAR_RESOURCE_ID = $1 AND BIND_MODE = 0 RETURNING REVISION",
+             3, p, &r, err);
+    if (rc == CB_OK) *rev = first_ll(r);
+    return rc;
+}
+
+static int adjust_quota(pg_sink *s, const char *cal, long long delta, cb_err *err)
+{
+    char d[32];
+    snprintf(d, sizeof d, "%lld", delta);
+    const char *p[2] = {cal, d};
+    return run(s, "UPDATE CALENDAR_HOME_METADATA SET QUOTA_USED_BYTES ="
+                  " GREATEST(QUOTA_USED_BYTES + $2::integer, 0) WHERE RESOURCE_ID ="
+                  " (SELECT CALENDAR_HOME_RESOURCE_ID FROM CALENDAR_BIND"
+                  "   WHERE CALENDAR_RESOURCE_ID = $1 AND BIND_MODE = 0)", 2, p, NULL, err);
+}
+
+typedef struct obj_facts {
+    const char *uid, *type, *organizer;
+    int attachments, private_comments;
+} obj_facts;
+
+static int has_prop(icalcomponent *cal, const char *xname, icalproperty_kind kind)
+{
+    for (icalcomponent *c = icalcomponent_get_first_component(cal, ICAL_ANY_COMPONENT); c;
+         c = icalcomponent_get_next_component(cal, ICAL_ANY_COMPONENT))
+        for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
+             p = icalcomponent_get_next_property(c, kind))
+            if (!xname || !strcmp(icalproperty_get_x_name(p) ? icalproperty_get_x_name(p) : "", xname))
+                return 1;
+    return 0;
+}
+
+static int read_facts(icalcomponent *cal, obj_facts *f, cb_err *err)
+{
+    icalcomponent *first = NULL;
+    for (icalcomponent *c = icalcomponent_get_first_real_component(cal); c && !first;
+         c = icalcomponent_get_next_component(cal, ICAL_ANY_COMPONENT))
+        if (icalcomponent_isa(c) != ICAL_VTIMEZONE_COMPONENT) first = c;
+    if (!first || !icalcomponent_get_uid(first))
+        return cb_errf(err, CB_EPARSE, "calendar object has no component with a UID");
+    f->uid = icalcomponent_get_uid(first);
+    f->type = icalcomponent_kind_to_string(icalcomponent_isa(first));
+    icalproperty *op = icalcomponent_get_first_property(first, ICAL_ORGANIZER_PROPERTY);
+    f->organizer = op ? icalproperty_get_organizer(op) : "";
+    /* _ATTACHMENTS_MODE_WRITE for a dropbox, _READ for plain ATTACH. */
+    f->attachments = has_prop(cal, "X-APPLE-DROPBOX", ICAL_X_PROPERTY) ? 2
+                     : has_prop(cal, NULL, ICAL_ATTACH_PROPERTY)          ? 1 : 0;
+    f->private_comments = has_prop(cal, "X-CALENDARSERVER-PRIVATE-COMMENT", ICAL_X_PROPERTY) ||
+                          has_prop(cal, "X-CALENDARSERVER-ATTENDEE-COMMENT", ICAL_X_PROPERTY);
+    return CB_OK;
+}
+
+static int write_row(pg_sink *s, const char *cal, const char *name, const char *text,
+                     const obj_facts *f, const span *sp, char obj[32], long long *old_size,
+                     cb_err *err)
+{
+    char mode[4], pc[8], rmin[16] = "", rmax[16] = "";
+    snprintf(mode, sizeof mode, "%d", f->attachments);
+    snprintf(pc, sizeof pc, "%s", f->private_comments ? "true" : "false");
+    if (sp->lower_cut) strftime(rmin, sizeof rmin, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp->lower}));
+    if (sp->unbounded) strftime(rmax, sizeof rmax, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp->upper}));
+    const char *p[10] = {cal, name, text, f->uid, f->type, f->organizer, mode, pc,
+                         *rmin ? rmin : NULL, *rmax ? rmax : NULL};
+    PGresult *r;
+    int rc = run(s, "SELECT RESOURCE_ID, length(ICALENDAR_TEXT) FROM CALENDAR_OBJECT"
+                    " WHERE CALENDAR_RESOURCE_ID = $1 AND RESOURCE_NAME = $2 FOR UPDATE",
+                 2, p, &r, err);
+    if (rc) return rc;
+    *old_size = PQntuples(r) ? atoll(PQgetvalue(r, 0, 1)) : 0;
+    long long id = first_ll(r);
+    if (id) {
+        snprintf(obj, 32, "%lld", id);
+        const char *u[9] = {obj, text, f->uid, f->type, f->organizer, mode, pc, p[8], p[9]};
+        rc = run(s, "UPDATE CALENDAR_OBJECT SET ICALENDAR_TEXT = $2, ICALENDAR_UID = $3,"
+                    " ICALENDAR_TYPE = $4, ORGANIZER = $5, ATTACHMENTS_MODE = $6,"
+                    " PRIVATE_COMMENTS = $7, RECURRANCE_MIN = $8, RECURRANCE_MAX = $9,"
+                    " MD5 = md5($2), MODIFIED = timezone('UTC', CURRENT_TIMESTAMP)"
+                    " WHERE RESOURCE_ID = $1", 9, u, NULL, err);
+        const char *d[1] = {obj};
+        if (rc == CB_OK)
+            rc = run(s, "DELETE FROM TIME_RANGE WHERE CALENDAR_OBJECT_RESOURCE_ID = $1", 1, d, NULL, err);
+        return rc;
+    }
+    rc = run(s, "INSERT INTO CALENDAR_OBJECT (CALENDAR_RESOURCE_ID, RESOURCE_NAME, ICALENDAR_TEXT,"
+                " ICALENDAR_UID, ICALENDAR_TYPE, ORGANIZER, ATTACHMENTS_MODE, PRIVATE_COMMENTS,"
+                " RECURRANCE_MIN, RECURRANCE_MAX, MD5, DATAVERSION)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, md5($3), 1)"
+                " RETURNING RESOURCE_ID", 10, p, &r, err);
+    if (rc == CB_OK) snprintf(obj, 32, "%lld", first_ll(r));
+    return rc;
+}
+
+int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char *name,
+                const char *ics, pg_written *out, cb_err *err)
+{
+    memset(out, 0, sizeof *out);
+    icalcomponent *cal = icalparser_parse_string(ics);
+    if (!cal || icalcomponent_isa(cal) != ICAL_VCALENDAR_COMPONENT) {
+        if (cal) icalcomponent_free(cal);
+        return cb_errf(err, CB_EPARSE, "%s: not one VCALENDAR", name);
+    }
+    obj_facts f = {0};
+    int rc = read_facts(cal, &f, err);
+    char *text = rc == CB_OK ? icalcomponent_as_ical_string_r(cal) : NULL;
+    char calid[32], obj[32];
+    long long old_size = 0;
+    out->calendar_id = calendar_id;
+    if (rc == CB_OK && !calendar_id) rc = pg_sink_home(s, owner, &out->calendar_id, err);
+    snprintf(calid, sizeof calid, "%lld", out->calendar_id);
+    /* The row is written first (its id keys the index), with the limits
+     * computed by a dry expansion below. */
+    span sp = {0};
+    index_job j = {s, calid, obj, icaltimezone_get_builtin_timezone(s->default_tz), 0};
+    if (!j.floating_zone) j.floating_zone = icaltimezone_get_utc_timezone();
+    if (rc == CB_OK) {
+        long long now = (long long)time(NULL), today = now - now % 86400;
+        sp.unbounded = is_unbounded(cal, f.uid);
+        sp.upper = sp.unbounded ? today + EXPAND_AHEAD_DAYS * 86400LL : 0;
+        sp.lower = today - LOWER_LIMIT_DAYS * 86400LL;
+        rc = write_row(s, calid, name, text, &f, &sp, obj, &old_size, err);
+    }
+    if (rc == CB_OK) rc = index_object(&j, cal, f.uid, &sp, err);
+    if (rc == CB_OK && sp.lower_cut) {
+        char rmin[16];
+        strftime(rmin, sizeof rmin, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp.lower}));
+        const char *p[2] = {obj, rmin};
+        rc = run(s, "UPDATE CALENDAR_OBJECT SET RECURRANCE_MIN = $2 WHERE RESOURCE_ID = $1", 2, p,
+                 NULL, err);
+    }
+    if (rc == CB_OK) rc = change_revision(s, calid, name, 0, &out->revision, err);
+    if (rc == CB_OK) rc = adjust_quota(s, calid, (long long)strlen(text) - old_size, err);
+    out->instances = j.rows;
+    free(text);
+    icalcomponent_free(cal);
+    return rc;
+}
+
+int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const char *name,
+                   pg_written *out, cb_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = calendar_id ? CB_OK : pg_sink_home(s, owner, &calendar_id, err);
+    if (rc) return rc;
+    out->calendar_id = calendar_id;
+    char calid[32];
+    snprintf(calid, sizeof calid, "%lld", calendar_id);
+    const char *p[2] = {calid, name};
+    PGresult *r;
+    rc = run(s, "DELETE FROM CALENDAR_OBJECT WHERE CALENDAR_RESOURCE_ID = $1 AND RESOURCE_NAME = $2"
+                " RETURNING length(ICALENDAR_TEXT)", 2, p, &r, err);
+    if (rc) return rc;
+    if (!PQntuples(r)) {
+        PQclear(r);
+        return cb_errf(err, CB_ENOTFOUND, "%s: no such calendar object", name);
+    }
+    long long size = first_ll(r);
+    rc = change_revision(s, calid, name, 1, &out->revision, err);   /* TIME_RANGE cascades */
+    if (rc == CB_OK) rc = adjust_quota(s, calid, -size, err);
+    return rc;
+}
+
+int pg_sink_get(pg_sink *s, const char *owner, long long calendar_id, const char *name,
+                char **ics, long long *revision, cb_err *err)
+{
+    *ics = NULL;
+    int rc = calendar_id ? CB_OK : pg_sink_home(s, owner, &calendar_id, err);
+    if (rc) return rc;
+    char calid[32];
+    snprintf(calid, sizeof calid, "%lld", calendar_id);
+    const char *p[2] = {calid, name};
+    PGresult *r;
+    rc = run(s, "SELECT o.ICALENDAR_TEXT, COALESCE(r.REVISION, 0) FROM CALENDAR_OBJECT o"
+                "  LEFT JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_RESOURCE_ID ="
+                "       o.CALENDAR_RESOURCE_ID AND r.RESOURCE_NAME = o.RESOURCE_NAME"
+                " WHERE o.CALENDAR_RESOURCE_ID = $1 AND o.RESOURCE_NAME = $2", 2, p, &r, err);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    if (found) {
+        *ics = strdup(PQgetvalue(r, 0, 0));
+        if (revision) *revision = atoll(PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    if (!found) return cb_errf(err, CB_ENOTFOUND, "%s: no such calendar object", name);
+    return *ics ? CB_OK : cb_errf(err, CB_ENOMEM, "out of memory");
+}
+
+void pg_sink_resource_name(const char *uid, char *out, size_t size)
+{
+    int safe = *uid && strlen(uid) < 200;
+    for (const char *c = uid; safe && *c; c++)
+        safe = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+               strchr("-_.@", *c);
+    if (safe) {
+        snprintf(out, size, "%s.ics", uid);
+        return;
+    }
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a: stable and short */
+    for (const char *c = uid; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    snprintf(out, size, "%016llx.ics", (unsigned long long)h);
+}

@@ -1,0 +1,72 @@
+/* pg_sink.h — writing calendar objects into CalendarServer's tables the way
+ * CalendarServer itself writes them (txdav/caldav/datastore/sql.py), so
+ * that it serves them, counts them in free/busy and clients' sync tokens
+ * see them. Used for people whose authority is Exchange, and by the test
+ * loader that plays an Apple client.
+ *
+ * Per object, inside the caller's transaction (pg_sink_begin/commit):
+ *   CALENDAR_OBJECT  text, UID, component type, organizer, MD5 of the text,
+ *                    attachment mode, private-comments flag, RECURRANCE_MIN/
+ *                    MAX (how far the index was expanded), MODIFIED;
+ *   TIME_RANGE       one row per instance from a year back to a year ahead
+ *                    (CalendarServer's FreeBusyIndexLowerLimitDays and
+ *                    FreeBusyIndexExpandAheadDays defaults; bounded series
+ *                    are indexed whole), FBTYPE from STATUS, TRANSPARENT
+ *                    from TRANSP, FLOATING times stored as wall time, and
+ *                    the 1901 / 2100 marker rows CalendarServer adds for a
+ *                    truncated or unbounded expansion;
+ *   CALENDAR_OBJECT_REVISIONS  a fresh REVISION from REVISION_SEQ (DELETED
+ *                    on removal) — what sync tokens and the bridge's own
+ *                    poll read;
+ *   CALENDAR_HOME_METADATA.QUOTA_USED_BYTES  adjusted by the size change.
+ * Nothing is written to the scheduling inbox and no iTIP is generated.
+ */
+#ifndef PG_SINK_H
+#define PG_SINK_H
+
+#include "../mapping/cb_err.h"
+#include "../mapping/tzmap.h"
+
+typedef struct pg_sink pg_sink;
+
+typedef struct pg_written {
+    long long calendar_id;   /* the home's default events calendar */
+    long long revision;      /* the revision this write took */
+    long long instances;     /* TIME_RANGE rows written */
+} pg_written;
+
+/* default_tz places floating and all-day instances (IANA name). */
+int pg_sink_open(const char *dsn, const tzmap *tz, const char *default_tz, pg_sink **out,
+                 cb_err *err);
+void pg_sink_close(pg_sink *s);
+
+int pg_sink_begin(pg_sink *s, cb_err *err);
+int pg_sink_commit(pg_sink *s, cb_err *err);
+void pg_sink_rollback(pg_sink *s);
+
+/* The home of owner and its default calendar and inbox, created as
+ * CalendarServer provisions them when missing; *calendar_id is the default
+ * events calendar. */
+int pg_sink_home(pg_sink *s, const char *owner, long long *calendar_id, cb_err *err);
+
+/* Creates or replaces resource name (one iCalendar UID) in owner's
+ * calendar calendar_id (0: the default one). CB_EPARSE for text that is
+ * not one VCALENDAR; a recurrence that cannot be expanded is stored with
+ * no index rows. */
+int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char *name,
+                const char *ics, pg_written *out, cb_err *err);
+
+/* Removes resource name from owner's calendar calendar_id (0: the default
+ * one). CB_ENOTFOUND when it is not there. */
+int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const char *name,
+                   pg_written *out, cb_err *err);
+
+/* The text of one object; CB_ENOTFOUND when absent. *ics is the caller's. */
+int pg_sink_get(pg_sink *s, const char *owner, long long calendar_id, const char *name,
+                char **ics, long long *revision, cb_err *err);
+
+/* A resource name CalendarServer clients would use for uid: the UID itself
+ * when it is made of safe characters, else a hash of it, plus ".ics". */
+void pg_sink_resource_name(const char *uid, char *out, size_t size);
+
+#endif
