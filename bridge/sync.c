@@ -8,9 +8,15 @@
 #include "../mapping/ical_in.h"
 #include "../mapping/sbuf.h"
 
+#define MASTER_MARK "@@calbridge-master-item@@"
+
 typedef struct work {
     intent_rec in;          /* op, key, mailbox, item_id, fingerprint, revision, tag */
     char *xml;              /* CalendarItem or ItemChange; NULL for deletes */
+    /* Deleted and modified occurrences, applied once the master exists:
+     * OccurrenceItemIds and ItemChanges naming MASTER_MARK. */
+    char *occ_del, *occ_upd;
+    char master_id[STORE_ID_MAX];
 } work;
 
 typedef struct batch {
@@ -55,7 +61,11 @@ int sync_new(const sync_deps *deps, sync_ctx **out, cb_err *err)
 
 static void free_works(sync_ctx *s)
 {
-    for (size_t i = 0; i < s->nworks; i++) free(s->works[i].xml);
+    for (size_t i = 0; i < s->nworks; i++) {
+        free(s->works[i].xml);
+        free(s->works[i].occ_del);
+        free(s->works[i].occ_upd);
+    }
     free(s->works);
     s->works = NULL;
     s->nworks = 0;
@@ -135,6 +145,13 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
     } else {
         snprintf(l.item_id, sizeof l.item_id, "%s", in->op == OP_CREATE ? m->item_id : in->item_id);
         snprintf(l.change_key, sizeof l.change_key, "%s", m->change_key);
+        /* Until its occurrences are applied the item is not what the
+         * fingerprint says: a crash in between makes the next pass write
+         * the whole series again. */
+        if (w->occ_del || w->occ_upd) {
+            l.fingerprint[0] = '\0';
+            snprintf(w->master_id, sizeof w->master_id, "%s", l.item_id);
+        }
         if (store_link_put(t, in->key, &l, NULL) == CB_OK) {
             if (in->op == OP_CREATE) rep->created++;
             else rep->updated++;
@@ -142,6 +159,8 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
     }
     store_intent_del(t, in->tag, NULL);
 }
+
+static void submit_occurrences(sync_ctx *s, work *w);
 
 static void on_batch(void *ud, const ews_response *r, const cb_err *err)
 {
@@ -162,10 +181,130 @@ static void on_batch(void *ud, const ews_response *r, const cb_err *err)
             cb_errf(&e, CB_EREMOTE, "EWS answered %zu of %zu items", r->nmsgs, b->n);
             fail_request(s, &e);
         }
+        for (size_t i = 0; i < b->n; i++)
+            if (b->w[i]->master_id[0]) submit_occurrences(s, b->w[i]);
     }
     free(b->w);
     free(b);
     if (--s->outstanding == 0) finish_write_stage(s);
+}
+
+/* ---- stage 4b: occurrences of a series ---------------------------------- */
+
+typedef struct occ_req {
+    sync_ctx *s;
+    work *w;
+    int pending, failed;
+} occ_req;
+
+/* text with every MASTER_MARK replaced by the ItemId (XML-escaped). */
+static char *with_master(const char *text, const char *master_id)
+{
+    sbuf b;
+    sbuf_init(&b);
+    size_t ml = strlen(MASTER_MARK);
+    for (const char *p = text, *q; *p; p = q + ml) {
+        if (!(q = strstr(p, MASTER_MARK))) {
+            sbuf_cat(&b, p);
+            break;
+        }
+        sbuf_catn(&b, p, (size_t)(q - p));
+        sbuf_xml(&b, master_id);
+    }
+    return sbuf_take(&b);
+}
+
+/* The link takes the master's ChangeKey as it is after its occurrence
+ * changes (DeleteItem answers carry none) and the event's fingerprint:
+ * the mirror pass then recognises the series as the bridge's own write. */
+static void on_master_read(void *ud, const ews_response *r, const cb_err *err)
+{
+    occ_req *o = ud;
+    sync_ctx *s = o->s;
+    store_txn *t;
+    link_rec l;
+    if (!r) fail_request(s, err);
+    else if (r->nmsgs && r->msgs[0].ok && store_begin(s->d.st, 1, &t, NULL) == CB_OK) {
+        if (store_link_get(t, o->w->in.key, &l, NULL) == CB_OK) {
+            snprintf(l.fingerprint, sizeof l.fingerprint, "%s", o->w->in.fingerprint);
+            snprintf(l.change_key, sizeof l.change_key, "%s", r->msgs[0].change_key);
+            store_link_put(t, o->w->in.key, &l, NULL);
+        }
+        store_commit(t, NULL);
+    }
+    free(o);
+    if (--s->outstanding == 0) finish_write_stage(s);
+}
+
+static void read_master(occ_req *o)
+{
+    sync_ctx *s = o->s;
+    sbuf x;
+    sbuf_init(&x);
+    sbuf_cat(&x, "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
+                 "<m:ItemIds><t:ItemId Id=\"");
+    sbuf_xml(&x, o->w->master_id);
+    sbuf_cat(&x, "\"/></m:ItemIds></m:GetItem>");
+    if (!sbuf_failed(&x) &&
+        ews_client_submit(s->d.ews, o->w->in.mailbox, x.s, on_master_read, o, NULL) == CB_OK)
+        s->outstanding++;
+    else
+        free(o);   /* the link's empty fingerprint brings the event back next pass */
+    sbuf_free(&x);
+}
+
+static void on_occurrences(void *ud, const ews_response *r, const cb_err *err)
+{
+    occ_req *o = ud;
+    sync_ctx *s = o->s;
+    for (size_t i = 0; r && i < r->nmsgs; i++)
+        if (!r->msgs[i].ok) {
+            o->failed = 1;
+            report_add(s->d.rep, o->w->in.key, 1, "occurrence change refused: %s: %s",
+                       r->msgs[i].code, r->msgs[i].text);
+        }
+    if (!r) {
+        o->failed = 1;
+        fail_request(s, err);
+    }
+    if (--o->pending == 0) {
+        if (o->failed) free(o);
+        else read_master(o);
+    }
+    if (--s->outstanding == 0) finish_write_stage(s);
+}
+
+static void submit_occurrences(sync_ctx *s, work *w)
+{
+    occ_req *o = calloc(1, sizeof *o);
+    if (!o) return;   /* the link's empty fingerprint brings it back next pass */
+    o->s = s;
+    o->w = w;
+    const char *parts[2][3] = {
+        {w->occ_del, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations="
+                     "\"SendToNone\"><m:ItemIds>", "</m:ItemIds></m:DeleteItem>"},
+        {w->occ_upd, "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" SendMeetingInvitations"
+                     "OrCancellations=\"SendToNone\"><m:ItemChanges>", "</m:ItemChanges></m:UpdateItem>"}};
+    o->pending = 1;   /* held until both are submitted */
+    for (int i = 0; i < 2; i++) {
+        if (!parts[i][0]) continue;
+        char *body = with_master(parts[i][0], w->master_id);
+        sbuf x;
+        sbuf_init(&x);
+        sbuf_cat(&x, parts[i][1]);
+        sbuf_cat(&x, body ? body : "");
+        sbuf_cat(&x, parts[i][2]);
+        free(body);
+        if (ews_client_submit(s->d.ews, w->in.mailbox, x.s, on_occurrences, o, NULL) == CB_OK) {
+            o->pending++;
+            s->outstanding++;
+        } else {
+            o->failed = 1;
+        }
+        sbuf_free(&x);
+    }
+    s->outstanding++;
+    on_occurrences(o, &(ews_response){0}, NULL);   /* drops the hold */
 }
 
 /* ---- stage 4: effect -------------------------------------------------- */
@@ -354,9 +493,9 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
         return CB_OK;
     }
     ews_item *it = ev->items[0];
-    if (it->nocc || ev->n > 1)
-        ews_event_warn(ev, "deleted/modified occurrences and travel time are shown by "
-                           "`calbridge translate` but not carried by sync yet");
+    if (ev->n > 1)
+        ews_event_warn(ev, "travel time is shown by `calbridge translate` but not carried by "
+                           "sync yet");
     char fp[17];
     ews_item_fingerprint(it, fp);
     if (linked && !strcmp(fp, l.fingerprint)) {
@@ -379,6 +518,14 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
         ews_item_write_update(it, l.item_id, NULL, &x);
     } else {
         ews_item_write_create(it, key, w->in.tag, &x);
+    }
+    if (it->nocc) {
+        sbuf d, u;
+        sbuf_init(&d);
+        sbuf_init(&u);
+        ews_item_write_occurrences(it, MASTER_MARK, &d, &u);
+        w->occ_del = d.len ? sbuf_take(&d) : (sbuf_free(&d), NULL);
+        w->occ_upd = u.len ? sbuf_take(&u) : (sbuf_free(&u), NULL);
     }
     ews_event_free(ev);
     w->xml = sbuf_take(&x);

@@ -16,6 +16,13 @@ typedef struct sim_field {
     char *xml;    /* the element, serialised with t: prefixes */
 } sim_field;
 
+/* A deleted or modified occurrence of a recurring master. */
+typedef struct sim_occ {
+    int index;              /* InstanceIndex */
+    int deleted;
+    char orig[32], start[32], end[32];
+} sim_occ;
+
 typedef struct sim_item {
     char id[96];
     unsigned ck;
@@ -23,6 +30,8 @@ typedef struct sim_item {
     char folder[16];
     sim_field *f;
     size_t nf;
+    sim_occ *occ;
+    size_t nocc;
 } sim_item;
 
 typedef struct sim_change {
@@ -69,6 +78,7 @@ static void item_free(sim_item *it)
         free(it->f[i].xml);
     }
     free(it->f);
+    free(it->occ);
     free(it->mailbox);
     free(it);
 }
@@ -233,17 +243,38 @@ static const char *const ORDER[] = {
     "RequiredAttendees", "OptionalAttendees", "Resources", "Recurrence",
     "StartTimeZone", "EndTimeZone", NULL};
 
+static void write_occurrence_lists(const sim_item *it, sbuf *b)
+{
+    int mod = 0, del = 0;
+    for (size_t i = 0; i < it->nocc; i++) mod |= !it->occ[i].deleted, del |= it->occ[i].deleted;
+    if (mod) sbuf_cat(b, "<t:ModifiedOccurrences>");
+    for (size_t i = 0; mod && i < it->nocc; i++)
+        if (!it->occ[i].deleted)
+            sbuf_printf(b, "<t:Occurrence><t:ItemId Id=\"%s_occ%d\"/><t:Start>%s</t:Start>"
+                           "<t:End>%s</t:End><t:OriginalStart>%s</t:OriginalStart></t:Occurrence>",
+                        it->id, it->occ[i].index, it->occ[i].start, it->occ[i].end, it->occ[i].orig);
+    if (mod) sbuf_cat(b, "</t:ModifiedOccurrences>");
+    if (del) sbuf_cat(b, "<t:DeletedOccurrences>");
+    for (size_t i = 0; del && i < it->nocc; i++)
+        if (it->occ[i].deleted)
+            sbuf_printf(b, "<t:DeletedOccurrence><t:Start>%s</t:Start></t:DeletedOccurrence>",
+                        it->occ[i].orig);
+    if (del) sbuf_cat(b, "</t:DeletedOccurrences>");
+}
+
 static void write_item(const sim_item *it, sbuf *b)
 {
     sbuf_printf(b, "<t:CalendarItem><t:ItemId Id=\"%s\" ChangeKey=\"DwAAAB%08u\"/>",
                 it->id, it->ck);
     sbuf_printf(b, "<t:ParentFolderId Id=\"%s.%s\"/><t:ItemClass>IPM.Appointment</t:ItemClass>",
                 it->folder, it->mailbox);
-    for (const char *const *o = ORDER; *o; o++)
+    for (const char *const *o = ORDER; *o; o++) {
         for (size_t i = 0; i < it->nf; i++)
             if (!strncmp(it->f[i].name, *o, strlen(*o)) &&
                 (it->f[i].name[strlen(*o)] == '\0' || it->f[i].name[strlen(*o)] == ':'))
                 sbuf_cat(b, it->f[i].xml);
+        if (!strcmp(*o, "Recurrence")) write_occurrence_lists(it, b);
+    }
     sbuf_cat(b, "</t:CalendarItem>");
 }
 
@@ -366,6 +397,18 @@ static char *path_key(xmlNode *path)
     return strdup(key);
 }
 
+static int sets_pattern(xmlNode *updates)
+{
+    for (xmlNode *u = updates ? updates->children : NULL; u; u = u->next) {
+        xmlNode *path = child(u, "FieldURI");
+        char *uri = attr(path, "FieldURI");
+        int hit = uri && (!strcmp(uri, "calendar:Recurrence") || !strcmp(uri, "calendar:Start"));
+        xmlFree(uri);
+        if (hit) return 1;
+    }
+    return 0;
+}
+
 static void apply_updates(sim_item *it, xmlNode *updates)
 {
     for (xmlNode *u = updates ? updates->children : NULL; u; u = u->next) {
@@ -385,6 +428,96 @@ static void apply_updates(sim_item *it, xmlNode *updates)
     }
 }
 
+/* ---- occurrences ------------------------------------------------------ */
+
+/* The start and end of occurrence index (1-based) of a master's pattern,
+ * expanded as Exchange does; 0 when the index is out of range. */
+static int pattern_occurrence(sim_store *s, const sim_item *master, int index, long long *start,
+                              long long *end)
+{
+    sim_item plain = *master;
+    plain.nocc = 0;
+    sbuf doc;
+    sbuf_init(&doc);
+    sbuf_cat(&doc, "<m:Items xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\" "
+                   "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\">");
+    write_item(&plain, &doc);
+    sbuf_cat(&doc, "</m:Items>");
+    ews_event **ev = NULL;
+    size_t n = 0;
+    int found = 0;
+    if (index > 0 && ews_in_parse(doc.s, doc.len, s->tz, &ev, &n, NULL) == CB_OK && n &&
+        ev[0]->items[0]->has_recurrence) {
+        occur_list l = {0};
+        tzdef_cache zones = {0};
+        long long first = 0;
+        occur_parse_xs(ev[0]->items[0]->start, icaltimezone_get_utc_timezone(), &first);
+        occur_ews(ev[0], s->tz, &zones, first - 2 * 86400LL, first + 50 * 366 * 86400LL, &l, NULL);
+        occur_sort(&l);
+        if ((size_t)index <= l.n) {
+            *start = l.v[index - 1].start;
+            *end = l.v[index - 1].end;
+            found = 1;
+        }
+        occur_free(&l);
+        tzdef_cache_free(&zones);
+    }
+    ews_in_events_free(ev, n);
+    sbuf_free(&doc);
+    return found;
+}
+
+/* The master an OccurrenceItemId names, and the occurrence's record
+ * (created on first use); NULL when either does not exist. */
+static sim_occ *occurrence(sim_store *s, const char *mailbox, xmlNode *oid, sim_item **master)
+{
+    char *mid = attr(oid, "RecurringMasterId"), *ix = attr(oid, "InstanceIndex");
+    sim_item *m = mid ? find_item(s, mailbox, mid, NULL) : NULL;
+    int index = ix ? atoi(ix) : 0;
+    xmlFree(mid);
+    xmlFree(ix);
+    long long st, en;
+    if (!m || !pattern_occurrence(s, m, index, &st, &en)) return NULL;
+    *master = m;
+    for (size_t i = 0; i < m->nocc; i++)
+        if (m->occ[i].index == index) return &m->occ[i];
+    sim_occ *v = realloc(m->occ, (m->nocc + 1) * sizeof *v);
+    if (!v) abort();
+    m->occ = v;
+    sim_occ *o = &v[m->nocc++];
+    memset(o, 0, sizeof *o);
+    o->index = index;
+    occur_format_xs(st, o->orig);
+    occur_format_xs(st, o->start);
+    occur_format_xs(en, o->end);
+    return o;
+}
+
+/* Start and End set on an occurrence move it; other fields are accepted
+ * (the simulator keeps the times, which is what free/busy needs). */
+static void apply_occurrence_updates(sim_occ *o, xmlNode *updates)
+{
+    for (xmlNode *u = updates ? updates->children : NULL; u; u = u->next) {
+        xmlNode *value = child(u, "CalendarItem");
+        for (xmlNode *f = value ? value->children : NULL; f; f = f->next) {
+            char *t = f->type == XML_ELEMENT_NODE ? text_of(f) : NULL;
+            long long v;
+            if (t && occur_parse_xs(t, icaltimezone_get_utc_timezone(), &v) == CB_OK) {
+                if (!strcmp((const char *)f->name, "Start")) occur_format_xs(v, o->start);
+                if (!strcmp((const char *)f->name, "End")) occur_format_xs(v, o->end);
+            }
+            xmlFree(t);
+        }
+    }
+    o->deleted = 0;
+}
+
+static void occurrence_error(sbuf *b, const char *op)
+{
+    msg_error(b, op, "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+              "Occurrence index is out of recurrence range.");
+}
+
 static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
 {
     char *smi = attr(op, "SendMeetingInvitationsOrCancellations");
@@ -394,6 +527,23 @@ static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
          c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE) continue;
         xmlNode *idn = child(c, "ItemId");
+        if (child(c, "OccurrenceItemId")) {
+            sim_item *m = NULL;
+            sim_occ *o = occurrence(s, mailbox, child(c, "OccurrenceItemId"), &m);
+            if (!o) {
+                occurrence_error(b, "UpdateItem");
+                continue;
+            }
+            apply_occurrence_updates(o, child(c, "Updates"));
+            m->ck = s->next_ck++;
+            log_change(s, m, 'U');
+            sbuf_printf(b, "<m:UpdateItemResponseMessage ResponseClass=\"Success\"><m:ResponseCode>"
+                           "NoError</m:ResponseCode><m:Items><t:CalendarItem><t:ItemId Id=\"%s_occ%d\" "
+                           "ChangeKey=\"DwAAAB%08u\"/></t:CalendarItem></m:Items><m:ConflictResults>"
+                           "<t:Count>0</t:Count></m:ConflictResults></m:UpdateItemResponseMessage>",
+                        m->id, o->index, m->ck);
+            continue;
+        }
         char *id = attr(idn, "Id"), *ck = attr(idn, "ChangeKey");
         sim_item *it = id ? find_item(s, mailbox, id, NULL) : NULL;
         char cur[32];
@@ -410,6 +560,8 @@ static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
                       "passed in the request does not match the current change key for the item.");
         else {
             apply_updates(it, child(c, "Updates"));
+            /* A new pattern or start drops the exceptions, as in Exchange. */
+            if (sets_pattern(child(c, "Updates"))) it->nocc = 0;
             it->ck = s->next_ck++;
             log_change(s, it, 'U');
             sbuf_cat(b, "<m:UpdateItemResponseMessage ResponseClass=\"Success\">"
@@ -433,6 +585,20 @@ static void op_delete(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
     open_response(b, "DeleteItem");
     for (xmlNode *c = child(op, "ItemIds") ? child(op, "ItemIds")->children : NULL; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE) continue;
+        if (!strcmp((const char *)c->name, "OccurrenceItemId")) {
+            sim_item *m = NULL;
+            sim_occ *o = occurrence(s, mailbox, c, &m);
+            if (!o) {
+                occurrence_error(b, "DeleteItem");
+                continue;
+            }
+            o->deleted = 1;
+            m->ck = s->next_ck++;
+            log_change(s, m, 'U');
+            sbuf_cat(b, "<m:DeleteItemResponseMessage ResponseClass=\"Success\">"
+                        "<m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>");
+            continue;
+        }
         char *id = attr(c, "Id");
         size_t idx;
         sim_item *it = id ? find_item(s, mailbox, id, &idx) : NULL;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../bridge/ews_stream.h"
 #include "../../bridge/ews_xml.h"
 
 #define SAMPLES "../shared/ews/samples/"
@@ -92,10 +93,87 @@ static void envelope_carries_version_and_impersonation(void **st)
     sbuf_free(&b);
 }
 
+/* A real SyncFolderItems answer: state, last-in-range, and the item
+ * changes in order: Update, Create, Create, Delete. ReadFlagChange is not
+ * an item change, and the <t:Delete>true</t:Delete> inside the items'
+ * ResponseObjects is not a deletion. */
+static void parses_real_sync_folder_items(void **st)
+{
+    (void)st;
+    size_t len;
+    char *x = slurp(SAMPLES "syncfolderitems-response-changes.xml", &len);
+    if (!x) skip();
+    ews_response *r;
+    cb_err e;
+    assert_int_equal(ews_xml_parse(x, len, &r, &e), CB_OK);
+    assert_string_equal(r->sync_state, "H4sIAAAAAAAEAO29B2AcSZY==");
+    assert_true(r->sync_last);
+    assert_int_equal(r->nchanges, 4);
+    assert_int_equal(r->changes[0].kind, 'U');
+    assert_string_equal(r->changes[0].item_id, "q04QAAAA==");
+    size_t creates = 0, deletes = 0;
+    for (size_t i = 0; i < r->nchanges; i++) {
+        creates += r->changes[i].kind == 'C';
+        deletes += r->changes[i].kind == 'D';
+    }
+    assert_int_equal(creates, 2);
+    assert_int_equal(deletes, 1);
+    assert_int_equal(r->changes[3].kind, 'D');
+    ews_response_free(r);
+    free(x);
+}
+
+static void parses_real_subscribe_answer(void **st)
+{
+    (void)st;
+    size_t len;
+    char *x = slurp(SAMPLES "subscribe-streaming-response.xml", &len);
+    if (!x) skip();
+    ews_response *r;
+    cb_err e;
+    assert_int_equal(ews_xml_parse(x, len, &r, &e), CB_OK);
+    assert_int_equal(r->nmsgs, 1);
+    assert_true(r->msgs[0].ok);
+    assert_string_equal(r->msgs[0].subscription_id,
+                        "JgBibjFwcjAzbWIyMDIubmFtcHJkMDMucHJvZC5vdXRsb29rLmNvbRAAAADwXxVesOnHS5BxUHKwAW88SHjwd1iB0Ag=");
+    ews_response_free(r);
+    free(x);
+}
+
+/* The stream's framing: envelopes one after another, prefixed or not,
+ * cut anywhere by chunk boundaries. */
+static void splits_streamed_envelopes(void **st)
+{
+    (void)st;
+    const char *a = "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"x\"><s:Body>one</s:Body></s:Envelope>";
+    const char *b = "<Envelope xmlns=\"x\"><soap11:Body xmlns:soap11=\"x\">two</soap11:Body></Envelope >";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s%s<Envelope xmlns=\"x\"><Bo", a, b);
+    size_t n = ews_stream_envelope_len(buf, strlen(buf));
+    assert_int_equal(n, strlen(a));
+    size_t m = ews_stream_envelope_len(buf + n, strlen(buf) - n);
+    assert_int_equal(m, strlen(b));
+    assert_int_equal(ews_stream_envelope_len(buf + n + m, strlen(buf) - n - m), 0);
+    for (size_t cut = 0; cut < strlen(a); cut++)   /* incomplete: never a match */
+        assert_int_equal(ews_stream_envelope_len(a, cut), 0);
+    size_t len;
+    char *x = slurp(SAMPLES "getstreamingevents-multi-envelope-exchange2013sp1.excerpt.txt", &len);
+    if (!x) return;
+    /* The real excerpt: one complete envelope, then a cut-off one. */
+    size_t first = ews_stream_envelope_len(x, len);
+    assert_true(first > 0 && first < len);
+    assert_non_null(strstr(x + first, "<Envelope"));
+    assert_int_equal(ews_stream_envelope_len(x + first, len - first), 0);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(parses_real_server_busy_fault),
+        cmocka_unit_test(parses_real_sync_folder_items),
+        cmocka_unit_test(parses_real_subscribe_answer),
+        cmocka_unit_test(splits_streamed_envelopes),
         cmocka_unit_test(parses_real_batch_answers_in_order),
         cmocka_unit_test(rejects_non_soap_and_hostile_input),
         cmocka_unit_test(envelope_carries_version_and_impersonation),
