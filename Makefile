@@ -24,7 +24,7 @@ HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h)
 
 .SECONDARY:
 .PHONY: all deps check unit unit-asan it demo bench env env-stop clean
-all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(UNITS:%=$(B)/%)
+all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(UNITS:%=$(B)/%)
 
 deps:
 	@tests/install-deps.sh
@@ -44,6 +44,9 @@ $(B)/ewssim: $(SIMSRC:%.c=$(B)/%.o) $(MAPPING:%.c=$(B)/%.o)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ccsload: $(B)/tests/ccsload.o $(LIBOBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bothsides: $(B)/tests/bothsides.o $(MAPPING:%.c=$(B)/%.o)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/test_%: $(B)/tests/unit/test_%.o $(LIBOBJ)

@@ -179,6 +179,10 @@ static void add_status(icalcomponent *c, const ews_item *it)
         !strcmp(it->busy, "Free") ? ICAL_TRANSP_TRANSPARENT : ICAL_TRANSP_OPAQUE));
     for (size_t i = 0; i < sizeof CDO / sizeof CDO[0]; i++)
         if (!strcmp(it->busy, CDO[i][0])) add_x(c, "X-MICROSOFT-CDO-BUSYSTATUS", CDO[i][1]);
+    /* CalendarServer counts an event as tentative in free/busy only by
+     * STATUS (getFBType); Exchange's Tentative must show there too. */
+    if (!strcmp(it->busy, "Tentative"))
+        icalcomponent_add_property(c, icalproperty_new_status(ICAL_STATUS_TENTATIVE));
     if (!strcmp(it->sensitivity, "Private") || !strcmp(it->sensitivity, "Personal"))
         icalcomponent_add_property(c, icalproperty_new_class(ICAL_CLASS_PRIVATE));
     else if (!strcmp(it->sensitivity, "Confidential"))
