@@ -123,7 +123,7 @@ static void on_once(void *ud, int rc, const cb_err *err)
     app *a = ud;
     if (rc != CB_OK) fprintf(stderr, "calbridge: pass stopped: %s\n", err->msg);
     report_print(&a->rep, stdout, 50);
-    a->rc = rc != CB_OK ? 1 : a->rep.failed ? 3 : 0;
+    a->rc = rc != CB_OK ? 1 : a->rep.failed || a->rep.held_back ? 3 : 0;
     event_base_loopexit(a->base, NULL);
 }
 

@@ -68,8 +68,10 @@ void report_print(const report *r, FILE *f, size_t max_entries)
         fprintf(f, "  people held back by the mass-delete guard %ld\n", r->held_back);
     }
     fprintf(f, "  errors            %ld\n", r->failed);
-    if (r->failed) {
-        fprintf(f, "  failed events:\n");
+    size_t failures = 0;
+    for (size_t i = 0; i < r->n; i++) failures += r->v[i].failed;
+    if (failures) {
+        fprintf(f, "  failed or held back:\n");
         print_entries(r, f, 1, max_entries);
     }
     size_t warned = 0;

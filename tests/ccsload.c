@@ -6,7 +6,7 @@
  *   ccsload -d DSN put OWNER_UID FILE.ics [RESOURCE_NAME]
  *       create or replace; a file holding several UIDs becomes one resource
  *       per UID (CalendarServer stores one UID per resource)
- *   ccsload -d DSN delete OWNER_UID RESOURCE_NAME
+ *   ccsload -d DSN delete OWNER_UID RESOURCE_NAME...  (one transaction)
  *   ccsload -d DSN bulk OWNER_UID COUNT [PREFIX]
  *       COUNT generated one-hour events, committed in batches of 500
  *
@@ -125,16 +125,20 @@ static int cmd_put(const char *owner, const char *path, const char *name)
     return 0;
 }
 
-static int cmd_delete(const char *owner, const char *name)
+/* Every name in one transaction, as a client deleting many events at once. */
+static int cmd_delete(const char *owner, char **names, int n)
 {
     cb_err e;
     pg_written w;
+    int missing = 0;
     check(pg_sink_begin(db, &e), &e);
-    int rc = pg_sink_delete(db, owner, 0, name, &w, &e);
-    if (rc && rc != CB_ENOTFOUND) check(rc, &e);
+    for (int i = 0; i < n; i++) {
+        int rc = pg_sink_delete(db, owner, 0, names[i], &w, &e);
+        if (rc && rc != CB_ENOTFOUND) check(rc, &e);
+        if (rc) fprintf(stderr, "ccsload: %s: no such resource\n", names[i]), missing++;
+    }
     check(pg_sink_commit(db, &e), &e);
-    if (rc) fprintf(stderr, "ccsload: %s: no such resource\n", name);
-    return rc ? 1 : 0;
+    return missing ? 1 : 0;
 }
 
 static int cmd_bulk(const char *owner, int count, const char *prefix)
@@ -185,7 +189,7 @@ int main(int argc, char **argv)
         check(pg_sink_commit(db, &e), &e);
         rc = 0;
     } else if (!strcmp(cmd, "put") && argc >= 6) rc = cmd_put(owner, argv[5], argc > 6 ? argv[6] : NULL);
-    else if (!strcmp(cmd, "delete") && argc >= 6) rc = cmd_delete(owner, argv[5]);
+    else if (!strcmp(cmd, "delete") && argc >= 6) rc = cmd_delete(owner, argv + 5, argc - 5);
     else if (!strcmp(cmd, "bulk") && argc >= 6) rc = cmd_bulk(owner, atoi(argv[5]), argc > 6 ? argv[6] : "bulk");
     else fprintf(stderr, "ccsload: bad command\n");
     pg_sink_close(db);

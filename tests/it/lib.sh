@@ -81,7 +81,7 @@ XML
 # ews_create MAILBOX SUBJECT START END [RECURRENCE_XML]: prints the ItemId.
 ews_create() {
     ews_post "$1" "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>$2</t:Subject><t:Start>$3</t:Start><t:End>$4</t:End><t:LegacyFreeBusyStatus>Busy</t:LegacyFreeBusyStatus>${5:-}</t:CalendarItem></m:Items></m:CreateItem>" |
-        sed -n 's/.*<t:ItemId Id="\([^"]*\)".*/\1/p'
+        grep -o '<t:ItemId Id="[^"]*"' | head -n 1 | cut -d'"' -f2
 }
 # ews_update MAILBOX ITEMID FIELD VALUE (calendar: field, e.g. Subject is item:Subject)
 ews_set_subject() {
