@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../mapping/ews_item.h"
@@ -305,25 +306,56 @@ static void print_plan(app *a)
     pg_source_close(pg);
 }
 
+/* "3 s ago (lag 120 ms, to-apple)" from a lag:<owner> value. */
+static void describe_lag(store_txn *t, const char *owner, char *out, size_t size)
+{
+    char name[STORE_KEY_MAX], v[96], dir[32] = "";
+    long long at = 0;
+    long lag = 0;
+    snprintf(name, sizeof name, "lag:%s", owner);
+    if (store_get(t, name, v, sizeof v, NULL) != CB_OK ||
+        sscanf(v, "%lld %ld %31s", &at, &lag, dir) != 3) {
+        snprintf(out, size, "-");
+        return;
+    }
+    long long ago = (long long)time(NULL) - at;
+    snprintf(out, size, "%llds ago, lag %ld ms %s", ago < 0 ? 0 : ago, lag, dir);
+}
+
 static void print_people(app *a, store_txn *t)
 {
-    long *n = calloc(a->people->n + 1, sizeof *n);
-    link_counts c = {a->people, n, 0};
-    if (n) store_link_each(t, count_link, &c, NULL);
-    printf("people          %zu\n", a->people->n);
-    for (size_t i = 0; i < a->people->n; i++) {
+    size_t n = a->people->n;
+    long *links = calloc(n + 1, sizeof *links), *apple = calloc(n + 1, sizeof *apple);
+    const char **owners = calloc(n + 1, sizeof *owners);
+    link_counts c = {a->people, links, 0};
+    if (links) store_link_each(t, count_link, &c, NULL);
+    int have_apple = 0;
+    pg_source *pg = NULL;
+    cb_err e;
+    for (size_t i = 0; owners && i < n; i++) owners[i] = a->people->v[i].owner_uid;
+    if (apple && owners && pg_source_open(a->cfg->apple_dsn, &pg, &e) == CB_OK)
+        have_apple = pg_source_counts(pg, owners, n, apple, &e) == CB_OK;
+    pg_source_close(pg);
+    printf("people          %zu\n", n);
+    printf("  %-36s %-26s %4s %-8s %-9s %6s %6s  %s\n", "owner", "mailbox", "wave", "kind",
+           "authority", "apple", "linked", "last change");
+    for (size_t i = 0; i < n; i++) {
         const person *p = &a->people->v[i];
         authority auth = AUTHORITY_APPLE;
         store_authority_get(t, p->owner_uid, &auth, NULL);
-        char name[STORE_KEY_MAX], step[64] = "";
+        char name[STORE_KEY_MAX], step[64] = "", lag[96], ap[16] = "?";
         snprintf(name, sizeof name, "cutover:%s", p->owner_uid);
         store_get(t, name, step, sizeof step, NULL);
-        printf("  %s  %-28s wave %d  %-8s authority %-8s linked items %ld%s%s\n", p->owner_uid,
-               p->smtp, p->wave, person_kind_name(p->kind), authority_name(auth), n ? n[i] : 0,
-               *step ? "  cutover " : "", step);
+        describe_lag(t, p->owner_uid, lag, sizeof lag);
+        if (have_apple) snprintf(ap, sizeof ap, "%ld", apple[i]);
+        printf("  %-36s %-26s %4d %-8s %-9s %6s %6ld  %s%s%s\n", p->owner_uid, p->smtp, p->wave,
+               person_kind_name(p->kind), authority_name(auth), ap, links ? links[i] : 0, lag,
+               *step && strcmp(step, "done") ? "; cutover at " : "", strcmp(step, "done") ? step : "");
     }
     printf("links           %ld\n", c.total);
-    free(n);
+    free(links);
+    free(apple);
+    free(owners);
 }
 
 static int cmd_status(const char *conf, int argc, char **argv)

@@ -163,6 +163,7 @@ static int write_apple(mperson *mp, store_txn *t, const char *key, ews_event *ev
     snprintf(l.change_key, sizeof l.change_key, "%s", ev->change_key ? ev->change_key : "");
     snprintf(l.fingerprint, sizeof l.fingerprint, "%s", fp);
     l.revision = w.revision;
+    store_lag_put(t, mp->p->owner_uid, "to-apple", (double)ev->modified, NULL);
     return store_link_put(t, key, &l, err);
 }
 
@@ -349,6 +350,7 @@ static int delete_one(mperson *mp, store_txn *t, const char *key, link_rec *l, c
     if (rc && rc != CB_ENOTFOUND) return rc;
     (void)l;
     rep->ex_deleted++;
+    store_lag_put(t, mp->p->owner_uid, "to-apple", 0, NULL);
     return store_link_del(t, key, err);
 }
 

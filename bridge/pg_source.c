@@ -16,7 +16,8 @@ struct pg_source {
  * Objects trashed in place (TRASHED set) count as deleted. */
 static const char POLL_SQL[] =
     "SELECT h.OWNER_UID, r.CALENDAR_RESOURCE_ID, r.RESOURCE_NAME, r.REVISION,"
-    "       r.DELETED OR o.RESOURCE_ID IS NULL, o.ICALENDAR_TEXT"
+    "       r.DELETED OR o.RESOURCE_ID IS NULL, o.ICALENDAR_TEXT,"
+    "       extract(epoch FROM r.MODIFIED)"
     "  FROM CALENDAR_HOME h"
     "  JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
     "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
@@ -32,7 +33,8 @@ static const char POLL_SQL[] =
 
 static const char SCAN_SQL[] =
     "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME,"
-    "       COALESCE(r.REVISION, 0), false, o.ICALENDAR_TEXT"
+    "       COALESCE(r.REVISION, 0), false, o.ICALENDAR_TEXT,"
+    "       extract(epoch FROM COALESCE(r.MODIFIED, o.MODIFIED))"
     "  FROM CALENDAR_HOME h"
     "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
     "  JOIN CALENDAR_BIND b ON b.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
@@ -149,6 +151,7 @@ static int collect(PGresult *r, pg_changes **out, long long *max_rev, cb_err *er
         ch->revision = atoll(PQgetvalue(r, i, 3));
         ch->deleted = PQgetvalue(r, i, 4)[0] == 't' || PQgetisnull(r, i, 5);
         ch->ics = ch->deleted ? NULL : strdup(PQgetvalue(r, i, 5));
+        ch->modified = PQnfields(r) > 6 ? atof(PQgetvalue(r, i, 6)) : 0;
         if (ch->revision > *max_rev) *max_rev = ch->revision;
         if (!ch->owner_uid || !ch->resource_name || (!ch->deleted && !ch->ics)) {
             pg_changes_free(c);
@@ -252,7 +255,7 @@ int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
 
 static const char GET_SQL[] =
     "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME, COALESCE(r.REVISION, 0),"
-    "       false, o.ICALENDAR_TEXT"
+    "       false, o.ICALENDAR_TEXT, extract(epoch FROM COALESCE(r.MODIFIED, o.MODIFIED))"
     "  FROM CALENDAR_OBJECT o"
     "  JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0"
     "  JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
@@ -297,6 +300,29 @@ int pg_source_get(pg_source *s, const char *owner, long long calendar_id, const 
     free(v);
     free(c);
     return cb_errf(err, CB_ENOMEM, "out of memory");
+}
+
+int pg_source_counts(pg_source *s, const char *const *owners, size_t n, long *out, cb_err *err)
+{
+    int rc = ensure(s, err);
+    if (rc) return rc;
+    char *arr = owner_array(owners, n);
+    PGresult *r = arr ? query(s, "SELECT h.OWNER_UID, count(o.RESOURCE_ID) FROM CALENDAR_HOME h"
+                                 "  JOIN CALENDAR_BIND b ON b.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
+                                 "       AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
+                                 "  JOIN CALENDAR_OBJECT o ON o.CALENDAR_RESOURCE_ID = b.CALENDAR_RESOURCE_ID"
+                                 "       AND o.TRASHED IS NULL"
+                                 " WHERE h.OWNER_UID = ANY($1::text[]) AND h.STATUS = 0 GROUP BY 1",
+                              arr, NULL, err)
+                      : NULL;
+    free(arr);
+    if (!r) return CB_EIO;
+    for (size_t i = 0; i < n; i++) out[i] = 0;
+    for (int j = 0; j < PQntuples(r); j++)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(owners[i], PQgetvalue(r, j, 0))) out[i] = atol(PQgetvalue(r, j, 1));
+    PQclear(r);
+    return CB_OK;
 }
 
 void pg_changes_free(pg_changes *c)

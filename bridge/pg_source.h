@@ -32,6 +32,7 @@ typedef struct pg_change {
     long long revision;
     int deleted;            /* or the object no longer exists */
     char *ics;              /* NULL when deleted */
+    double modified;        /* when the revision was taken, UTC seconds */
 } pg_change;
 
 typedef struct pg_changes {
@@ -65,6 +66,10 @@ int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
  * revision 0 when it no longer exists). Used to write an event again. */
 int pg_source_get(pg_source *s, const char *owner, long long calendar_id, const char *name,
                   pg_changes **out, cb_err *err);
+
+/* The number of live calendar objects in each owner's home (out[i] for
+ * owners[i]), counted as the scan counts them. */
+int pg_source_counts(pg_source *s, const char *const *owners, size_t n, long *out, cb_err *err);
 
 void pg_changes_free(pg_changes *c);
 

@@ -17,6 +17,7 @@ typedef struct work {
      * OccurrenceItemIds and ItemChanges naming MASTER_MARK. */
     char *occ_del, *occ_upd;
     char master_id[STORE_ID_MAX];
+    double changed;         /* when the Apple change was made (lag) */
 } work;
 
 typedef struct batch {
@@ -156,6 +157,12 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
             if (in->op == OP_CREATE) rep->created++;
             else rep->updated++;
         }
+    }
+    if (m->ok || not_found) {
+        char owner[STORE_KEY_MAX];
+        snprintf(owner, sizeof owner, "%s", in->key);
+        if (strchr(owner, '/')) *strchr(owner, '/') = '\0';
+        store_lag_put(t, owner, "to-exchange", w->changed, NULL);
     }
     store_intent_del(t, in->tag, NULL);
 }
@@ -470,6 +477,7 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
         if (!linked) return CB_OK;
         work *w = add_work(s, OP_DELETE, key, l.mailbox, c->revision);
         if (!w) return CB_ENOMEM;
+        w->changed = c->modified;
         snprintf(w->in.item_id, sizeof w->in.item_id, "%s", l.item_id);
         return CB_OK;
     }
@@ -509,6 +517,7 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
         ews_event_free(ev);
         return CB_ENOMEM;
     }
+    w->changed = c->modified;
     snprintf(w->in.fingerprint, sizeof w->in.fingerprint, "%s", fp);
     if (ev->warnings) report_add(rep, key, 0, "%s", ev->warnings);
     sbuf x;

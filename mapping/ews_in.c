@@ -392,6 +392,9 @@ static void add_event(parse_state *ps, const xmlNode *n)
     ev->item_id = attr(child(n, "ItemId"), "Id");
     ev->change_key = attr(child(n, "ItemId"), "ChangeKey");
     ev->source = stamp_value(n, EWS_PROP_SOURCE);
+    char *lm = text(n, "LastModifiedTime");
+    if (lm && occur_parse_xs(lm, NULL, &ev->modified) != 0) ev->modified = 0;
+    free(lm);
     ev->uid = strdup(it->uid ? it->uid : ev->item_id ? ev->item_id : "(no UID)");
     v[ps->n++] = ev;
     if (ews_event_add(ev, it) != CB_OK) ps->failed = 1;

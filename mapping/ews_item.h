@@ -86,6 +86,7 @@ typedef struct ews_event {
     /* Read from EWS (ews_in.h) only, NULL otherwise: */
     char *item_id, *change_key; /* the main item's */
     char *source;               /* its calbridge-source stamp: the Apple key */
+    long long modified;         /* LastModifiedTime, UTC seconds; 0 if absent */
 } ews_event;
 
 typedef struct map_ctx {

@@ -424,3 +424,16 @@ int store_del_prefix(store_txn *t, const char *prefix, cb_err *err)
     mdb_cursor_close(cur);
     return rc == 0 || rc == MDB_NOTFOUND ? CB_OK : lmdb_err(err, rc, "delete");
 }
+
+int store_lag_put(store_txn *t, const char *owner, const char *direction, double changed,
+                  cb_err *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    long lag_ms = changed > 0 && now > changed ? (long)((now - changed) * 1000) : 0;
+    char name[STORE_KEY_MAX], val[96];
+    snprintf(name, sizeof name, "lag:%s", owner);
+    snprintf(val, sizeof val, "%lld %ld %s", (long long)ts.tv_sec, lag_ms, direction);
+    return store_put(t, name, val, err);
+}

@@ -15,6 +15,7 @@
  *              conflict:<time>:<key>  an edit on a mirror side, overwritten;
  *              refetch:<key>       an Exchange item to write into Apple again;
  *              repush:<key>        an Apple event to write into Exchange again;
+ *              lag:<owner>         when their last change was carried, and its lag;
  *              meta:<name>         last error, counters.
  *
  * A source key is "owner_uid/calendar_resource_id/resource_name".
@@ -98,6 +99,12 @@ int store_each(store_txn *t, const char *prefix,
 /* Records an edit made on a mirror side (overwritten by the authority):
  * "conflict:<UTC time>:<key>" = message. */
 int store_conflict_add(store_txn *t, const char *key, const char *message, cb_err *err);
+
+/* The last change carried for owner: "lag:<owner>" = "<UTC seconds when
+ * written> <milliseconds since the change was made on its side>
+ * <direction>" (changed: UTC seconds of the source change, 0 unknown). */
+int store_lag_put(store_txn *t, const char *owner, const char *direction, double changed,
+                  cb_err *err);
 
 /* Which side is a person's source of truth. Changed only by cutover. */
 typedef enum { AUTHORITY_APPLE = 0, AUTHORITY_EXCHANGE = 1 } authority;

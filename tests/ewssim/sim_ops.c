@@ -32,6 +32,7 @@ typedef struct sim_item {
     size_t nf;
     sim_occ *occ;
     size_t nocc;
+    long long mtime;        /* LastModifiedTime, UTC seconds */
 } sim_item;
 
 typedef struct sim_change {
@@ -109,8 +110,9 @@ void sim_store_free(sim_store *s)
     free(s);
 }
 
-static void log_change(sim_store *s, const sim_item *it, char kind)
+static void log_change(sim_store *s, sim_item *it, char kind)
 {
+    it->mtime = (long long)time(NULL);
     if (s->nlog == s->caplog) {
         size_t cap = s->caplog ? s->caplog * 2 : 256;
         sim_change *v = realloc(s->log, cap * sizeof *v);
@@ -274,6 +276,11 @@ static void write_item(const sim_item *it, sbuf *b)
                 (it->f[i].name[strlen(*o)] == '\0' || it->f[i].name[strlen(*o)] == ':'))
                 sbuf_cat(b, it->f[i].xml);
         if (!strcmp(*o, "Recurrence")) write_occurrence_lists(it, b);
+        if (!strcmp(*o, "ExtendedProperty") && it->mtime) {
+            char t[32];
+            occur_format_xs(it->mtime, t);
+            sbuf_printf(b, "<t:LastModifiedTime>%s</t:LastModifiedTime>", t);
+        }
     }
     sbuf_cat(b, "</t:CalendarItem>");
 }

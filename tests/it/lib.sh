@@ -95,6 +95,10 @@ apple_summaries() {
     pg_psql "$WORK/pg" -At -F "$(printf '\t')" -c "SELECT o.RESOURCE_NAME, substring(o.ICALENDAR_TEXT from 'SUMMARY:([^\r\n]*)') FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0 JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$1' AND b.CALENDAR_RESOURCE_NAME <> 'inbox' ORDER BY 1"
 }
 
+# From `calbridge status`: a person's authority, and their linked items.
+authority_of() { cb status | awk -v m="$1" '$2 == m {print $5}'; }
+linked_of() { cb status | awk -v m="$1" '$2 == m {print $7}'; }
+
 FAILS=0
 ok() { echo "ok   - $*"; }
 not_ok() { echo "FAIL - $*"; FAILS=$((FAILS + 1)); }

@@ -8,12 +8,12 @@ ids_before=$(calendar_items alice@example.org | cut -f3 | sort)
 cb cutover --person "$ALICE" --dry-run >"$WORK/dry.out"; rc=$?
 check "dry run: exit 0" "$rc" 0
 check "dry run: alice's sides are equal" "$(grep -c 'alice@example.org .* equal' "$WORK/dry.out")" 1
-check "dry run changed nothing" "$(cb status | awk '$2 == "alice@example.org" {print $7}')" apple
+check "dry run changed nothing" "$(authority_of alice@example.org)" apple
 log_before=$(sim_log | wc -l)
 cb cutover --person "$ALICE" >"$WORK/cut.out"; rc=$?
 check "cutover: exit 0" "$rc" 0
-check "alice's authority is exchange" "$(cb status | awk '$2 == "alice@example.org" {print $7}')" exchange
-check "bob's authority stays apple" "$(cb status | awk '$2 == "bob@example.org" {print $7}')" apple
+check "alice's authority is exchange" "$(authority_of alice@example.org)" exchange
+check "bob's authority stays apple" "$(authority_of bob@example.org)" apple
 check "same ItemIds after the cutover: nothing re-created" "$(calendar_items alice@example.org | cut -f3 | sort)" "$ids_before"
 check "the cutover wrote nothing to Exchange" "$(sim_log | tail -n +$((log_before + 1)) | cut -f2 | grep -c -E '^(CreateItem|UpdateItem|DeleteItem)$')" 0
 

@@ -2,7 +2,7 @@
 # periodic resync set to an hour, only the stream can bring a change in.
 # Dropped streams, expired subscriptions and invalid sync states each
 # converge with nothing lost and nothing doubled.
-[ "$(cb status | awk '$2 == "alice@example.org" {print $7}')" = exchange ] ||
+[ "$(authority_of alice@example.org)" = exchange ] ||
     cb cutover --person "$ALICE" >/dev/null
 cat >>"$WORK/calbridge.conf" <<CONF
 [coexistence]

@@ -102,7 +102,7 @@ for wave in 1 2 3; do
     wait $editor
     check "wave $wave: cutover exit 0" "$rc" 0
     [ "$rc" = 0 ] || cat "$WV/cut$wave.out"
-    check "wave $wave: its 10 people are on Exchange" "$(cbw status | awk '$7 == "exchange"' | wc -l)" $((wave * 10))
+    check "wave $wave: its 10 people are on Exchange" "$(cbw status | awk '$5 == "exchange"' | wc -l)" $((wave * 10))
     cbw_bg sync >>"$WV/daemon.out" 2>&1 &
     daemon=$!
     edit_round "$wave$wave$wave" "$wave"

@@ -1,10 +1,10 @@
 # The mass-delete guard in both directions, PostgreSQL restarted under the
 # running service, and a cutover killed at random points.
 wait_for() { n=$(($1 * 10)); shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
-[ "$(cb status | awk '$2 == "alice@example.org" {print $7}')" = exchange ] || cb cutover --person "$ALICE" >/dev/null
+[ "$(authority_of alice@example.org)" = exchange ] || cb cutover --person "$ALICE" >/dev/null
 # Apple -> Exchange: deleting a third of bob's events at once is held back.
 cb sync --once >/dev/null
-kb=$(( $(cb status | awk '$2 == "bob@example.org" {print $10}') / 3 + 12 ))
+kb=$(( $(linked_of bob@example.org) / 3 + 12 ))
 load bulk "$BOB" "$kb" guard >/dev/null
 cb sync --once >/dev/null
 bob_before=$(calendar_items bob@example.org | wc -l)
@@ -19,7 +19,7 @@ cb sync --once --force-delete >"$WORK/guard2.out"
 check "guard (to Exchange): --force-delete carries the $kb deletions" "$(calendar_items bob@example.org | wc -l)" $((bob_before - kb))
 
 # Exchange -> Apple: deleting most of alice's items in Exchange likewise.
-links=$(cb status | awk '$2 == "alice@example.org" {print $10}')
+links=$(linked_of alice@example.org)
 k=$((links / 3 + 12))
 for j in $(seq "$k"); do ews_create alice@example.org "Guard $j" 2031-03-01T09:00:00Z 2031-03-01T09:30:00Z; done >"$WORK/guard.ids"
 cb sync --once >/dev/null
@@ -58,6 +58,6 @@ for _ in 1 2 3; do
 done
 cb cutover --person "$BOB" >"$WORK/cutkill.out"; rc=$?
 check "the cutover resumed after kills: exit 0" "$rc" 0
-check "bob's authority is exchange" "$(cb status | awk '$2 == "bob@example.org" {print $7}')" exchange
+check "bob's authority is exchange" "$(authority_of bob@example.org)" exchange
 check "bob's items kept their ItemIds: nothing re-created" "$(calendar_items bob@example.org | cut -f3 | sort)" "$ids_before"
 check "nothing doubled in bob's Apple home" "$(apple_summaries "$BOB" | wc -l)" "$apple_before"
