@@ -1,7 +1,8 @@
 #!/bin/sh
 # make demo: a throwaway PostgreSQL with CalendarServer's tables and sample
-# people and events, the EWS simulator, one real `calbridge sync --once`,
-# then an edit and a deletion carried by a second pass, and a summary.
+# people and events, the EWS simulator, and the bridge running as a
+# service: the initial sync, then wave 1 cut over, then changes flowing
+# both ways, and a summary per person.
 set -u
 cd "$(dirname "$0")/.."
 . tests/it/lib.sh
@@ -11,22 +12,73 @@ if [ ! -f "$SCHEMA" ]; then
 fi
 [ -f "$XSD" ] || XSD=/dev/null
 it_setup
-trap it_cleanup EXIT INT TERM
-echo "== sample people"; tail -n +2 "$WORK/people.csv"
-echo "== loading sample events into CalendarServer tables"
+CAROL=10000000-0000-0000-0000-00000000000c
+ROOM=10000000-0000-0000-0000-0000000000r1
+cat >"$WORK/people.csv" <<CSV
+owner_uid,smtp,wave,kind
+$ALICE,alice@example.org,1,user
+$BOB,bob@example.org,1,user
+$CAROL,carol@example.org,2,user
+$ROOM,room-blue@example.org,2,room
+CSV
+cat >>"$WORK/calbridge.conf" <<CONF
+[coexistence]
+debounce_ms = 300
+CONF
+daemon=
+stop_service() { [ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null; daemon=; }
+start_service() { cb_bg sync >>"$WORK/service.log" 2>&1 & daemon=$!; }
+trap 'stop_service; it_cleanup' EXIT INT TERM
+wait_for() { n=$(($1 * 10)); shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
+
+echo "== people (owner_uid, mailbox, wave, kind)"
+tail -n +2 "$WORK/people.csv" | sed 's/^/   /'
+echo "== loading sample events into CalendarServer's tables"
 for f in OneEvent AnotherEvent ThirdEvent PayDay home1-calendar_1-2 recurrance-Test-02A home_bad-calendar_bad-1; do
     [ -f "$SHARED/ccs/ics/$f.ics" ] && load put "$ALICE" "$SHARED/ccs/ics/$f.ics"
 done
 load bulk "$BOB" 200 standup >/dev/null
-echo "   alice: $(sql "SELECT count(*) FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b USING (CALENDAR_RESOURCE_ID) WHERE b.CALENDAR_RESOURCE_NAME = 'calendar' AND b.CALENDAR_HOME_RESOURCE_ID = (SELECT RESOURCE_ID FROM CALENDAR_HOME WHERE OWNER_UID = '$ALICE')") events, bob: 200 events"
-echo "== calbridge sync --once (initial)"
-cb sync --once
-echo "== an edit and a deletion on the Apple side, then another pass"
-sed 's/^SUMMARY:.*/SUMMARY:Moved to the big room/' "$SHARED/ccs/ics/OneEvent.ics" >"$WORK/edit.ics"
-load put "$ALICE" "$WORK/edit.ics" OneEvent.ics
-load delete "$ALICE" AnotherEvent.ics
-cb sync --once
-echo "== Exchange side (simulator): items per mailbox"
-sim_dump | awk -F'\t' '$2 == "calendar" {n[$1]++} END {for (m in n) printf "   %-20s %d\n", m, n[m]}'
-echo "== calbridge status"
-cb status
+load bulk "$CAROL" 40 review >/dev/null
+load bulk "$ROOM" 25 booking >/dev/null
+echo "   alice: sample files from CalendarServer's tests; bob 200, carol 40, room-blue 25 generated events"
+
+echo "== calbridge sync (the service) starts: initial Apple -> Exchange sync"
+start_service
+synced() { [ "$(sim_dump | awk -F'\t' '$2 == "calendar"' | wc -l)" -ge 270 ]; }
+wait_for 60 synced && echo "   $(sim_dump | awk -F'\t' '$2 == "calendar"' | wc -l) items in Exchange"
+stop_service
+
+echo "== calbridge cutover --wave 1 (alice, bob): final delta, comparison, flip"
+cb cutover --wave 1 | sed 's/^/   /'
+start_service
+
+echo "== alice now works in Outlook: a meeting made in Exchange reaches her Apple home"
+t0=$(date +%s%N)
+ews_create alice@example.org "Budget review (made in Outlook)" 2030-03-04T13:00:00Z 2030-03-04T14:00:00Z >/dev/null
+in_apple() { apple_summaries "$ALICE" | grep -q 'Budget review'; }
+wait_for 20 in_apple && echo "   in CalendarServer after $(( ($(date +%s%N) - t0) / 1000000 )) ms (streaming notification -> SyncFolderItems -> GetItem -> tables)"
+
+echo "== carol still works in Apple Calendar: her edit reaches Exchange"
+t0=$(date +%s%N)
+load put "$CAROL" "$SHARED/ccs/ics/ThirdEvent.ics" carol-new.ics
+in_exchange() { calendar_items carol@example.org | grep -q '/carol-new.ics'; }
+wait_for 20 in_exchange && echo "   in Exchange after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+
+echo "== someone edits alice's Apple copy (her mirror): Exchange's version wins, reported"
+name=$(apple_summaries "$ALICE" | awk -F'\t' '/Budget review/ {print $1}')
+pg_psql "$WORK/pg" -At -c "SELECT ICALENDAR_TEXT FROM CALENDAR_OBJECT WHERE RESOURCE_NAME = '$name'" |
+    sed 's/^SUMMARY:.*/SUMMARY:Edited on the Apple side/' >"$WORK/edited.ics"
+load put "$ALICE" "$WORK/edited.ics" "$name"
+restored() { apple_summaries "$ALICE" | grep -q 'Budget review'; }
+sleep 1
+wait_for 20 restored && echo "   restored: $(apple_summaries "$ALICE" | awk -F'\t' -v n="$name" '$1 == n {print $2}')"
+sleep 1
+stop_service
+
+echo "== summary"
+cb status | sed -n '/^people/,/^links/p'
+echo "   Exchange items per mailbox (the simulator's calendar folders):"
+sim_dump | awk -F'\t' '$2 == "calendar" {n[$1]++} END {for (m in n) printf "     %-24s %d\n", m, n[m]}' | sort
+cb status --conflicts | sed 's/^/   /'
+echo "   service log:"
+sed 's/^/     /' "$WORK/service.log" | tail -n 8
