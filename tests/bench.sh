@@ -1,6 +1,8 @@
 #!/bin/sh
 # make bench: initial-sync throughput of 2,000 events against the simulator,
-# and translation throughput on one core, measured in one run on this machine.
+# translation throughput on one core, and the latency of single changes
+# through the running service in both directions (p50/p99), measured in one
+# run on this machine.
 set -u
 cd "$(dirname "$0")/.."
 . tests/it/lib.sh
@@ -39,3 +41,38 @@ awk -v s0="$t0" -v s1="$t1" -v a="$t2" -v b="$t3" -v c="$t4" 'BEGIN {
   printf "  process start-up and CLDR load: %.0f ms; mapping alone: %.0f events/s\n", (b - a) * 1000, 4000 / per
   printf "  one event costs %.0fx more time in the initial sync than in the mapping\n", ((s1 - s0) / 2000) / (per / 4000)
 }'
+
+# Latency of single changes through the running service: alice is cut over
+# (Exchange -> Apple), bob is not (Apple -> Exchange). Each change is timed
+# from the moment its commit returned to the moment the other side shows it
+# (polled every 20 ms), one change at a time.
+cat >>"$WORK/calbridge.conf" <<CONF
+[coexistence]
+debounce_ms = 100
+CONF
+cb cutover --person "$ALICE" >/dev/null
+cb_bg sync >"$WORK/bench-service.log" 2>&1 &
+svc=$!
+sleep 2
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+poll() { for _ in $(seq 500); do "$@" && return 0; sleep 0.02; done; return 1; }
+N=${BENCH_CHANGES:-40}
+: >"$WORK/lat-to-exchange"; : >"$WORK/lat-to-apple"
+for i in $(seq "$N"); do
+    sed "s/^UID:.*/UID:lat-$i/; s/^SUMMARY:.*/SUMMARY:Latency $i/" "$SHARED/ccs/ics/OneEvent.ics" >"$WORK/lat.ics"
+    load put "$BOB" "$WORK/lat.ics" "lat-$i.ics"; t=$(now_ms)
+    seen() { sim_dump | grep -q "/lat-$i.ics"; }
+    poll seen && echo $(( $(now_ms) - t )) >>"$WORK/lat-to-exchange"
+    ews_create alice@example.org "Latency $i" 2031-05-01T09:00:00Z 2031-05-01T09:30:00Z >/dev/null; t=$(now_ms)
+    there() { [ "$(sql "SELECT count(*) FROM CALENDAR_OBJECT WHERE ICALENDAR_TEXT ~ 'SUMMARY:Latency ${i}[^0-9]'")" -gt 0 ]; }
+    poll there && echo $(( $(now_ms) - t )) >>"$WORK/lat-to-apple"
+done
+kill -TERM $svc; wait $svc 2>/dev/null
+pct() { sort -n "$1" | awk -v p="$2" '{v[NR] = $1} END {i = int((NR * p + 99) / 100); if (i < 1) i = 1; print v[i]}'; }
+for d in to-exchange to-apple; do
+    printf "latency %-12s %d changes: p50 %s ms, p99 %s ms\n" "$d" "$(wc -l <"$WORK/lat-$d")" \
+        "$(pct "$WORK/lat-$d" 50)" "$(pct "$WORK/lat-$d" 99)"
+done
+echo "  (poll_interval 200 ms, debounce 100 ms, simulator stream tick 100 ms; the defaults are 5 s and 2 s)"
+awk -v a="$(pct "$WORK/lat-to-apple" 50)" -v b="$(pct "$WORK/lat-to-exchange" 50)" 'BEGIN {
+  if (b > 0) printf "  Exchange -> Apple p50 is %.1fx the Apple -> Exchange p50\n", a / b }'
