@@ -23,7 +23,7 @@ SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h)
 
 .SECONDARY:
-.PHONY: all deps check unit unit-asan it demo bench env env-stop clean
+.PHONY: all deps check unit unit-asan it it-asan demo bench env env-stop clean
 all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(UNITS:%=$(B)/%)
 
 deps:
@@ -55,6 +55,17 @@ $(B)/test_%: $(B)/tests/unit/test_%.o $(LIBOBJ)
 $(B)/asan/test_%: $(B)/asan/tests/unit/test_%.o $(LIBSRC:%.c=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The programs built with ASan+UBSan, for `make it-asan`.
+ASANOBJ := $(LIBSRC:%.c=$(B)/asan/%.o)
+$(B)/asan/calbridge: $(B)/asan/bridge/main.o $(ASANOBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+$(B)/asan/ewssim: $(SIMSRC:%.c=$(B)/asan/%.o) $(MAPPING:%.c=$(B)/asan/%.o)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+$(B)/asan/ccsload: $(B)/asan/tests/ccsload.o $(ASANOBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+$(B)/asan/bothsides: $(B)/asan/tests/bothsides.o $(MAPPING:%.c=$(B)/asan/%.o)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
 unit: $(UNITS:%=$(B)/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
@@ -64,6 +75,10 @@ unit-asan: $(UNITS:%=$(B)/asan/%)
 
 it: all
 	@tests/it/run.sh
+
+# The integration tests against sanitized programs (slower; not in check).
+it-asan: $(B)/asan/calbridge $(B)/asan/ewssim $(B)/asan/ccsload $(B)/asan/bothsides
+	@ASAN_OPTIONS=detect_leaks=0 BIN=$(B)/asan tests/it/run.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all

@@ -148,7 +148,7 @@ static void verdict(cut *c, cperson *cp)
             cp->passed ? "equal" : "MISMATCH");
     if (!cp->passed) {
         snprintf(cp->mismatch, sizeof cp->mismatch, "%ld missing in Exchange, %ld different; "
-                 "first: %s", missing, differ, first ? first : "?");
+                 "first: %.300s", missing, differ, first ? first : "?");
         fprintf(f, "      stopped: %s\n", cp->mismatch);
         c->rc = 3;
     }

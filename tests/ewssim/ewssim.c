@@ -616,7 +616,7 @@ int main(int argc, char **argv)
     event_free(sig_term);
     evhttp_free(http);
     event_base_free(base);
-    while (s.streams) stream_free(s.streams);
+    while (s.streams) stream_end(s.streams);   /* ends the replies libevent holds */
     sim_store_free(s.store);
     tzmap_free(tz);
     sbuf_free(&s.log);

@@ -7,7 +7,7 @@
 SHARED=${SHARED:-../shared}
 SCHEMA=$SHARED/ccs/schema/v58-calendarserver-7.1.sql
 XSD=$SHARED/ews/schema/libxml2/ews.xsd
-B=build
+B=${BIN:-build}   # BIN=build/asan runs the tests against sanitized programs
 ALICE=10000000-0000-0000-0000-00000000000a
 BOB=10000000-0000-0000-0000-00000000000b
 

@@ -98,11 +98,67 @@ static void aborted_intents_leave_nothing(void **st)
     store_close(s);
 }
 
+static int collect_names(void *ud, const char *name, const char *value)
+{
+    (void)value;
+    char *out = ud;
+    strcat(out, name);
+    strcat(out, ";");
+    return 0;
+}
+
+/* Authority defaults to apple, survives a reopen; prefixes walk and delete
+ * only their own names (the handover queues between the engines). */
+static void authority_and_prefixes(void **st)
+{
+    (void)st;
+    store *s;
+    store_txn *t;
+    cb_err e;
+    assert_int_equal(store_open(dir, &s, &e), CB_OK);
+    assert_int_equal(store_begin(s, 1, &t, &e), CB_OK);
+    authority a = AUTHORITY_EXCHANGE;
+    assert_int_equal(store_authority_get(t, "u1", &a, &e), CB_OK);
+    assert_int_equal(a, AUTHORITY_APPLE);
+    assert_int_equal(store_authority_put(t, "u1", AUTHORITY_EXCHANGE, &e), CB_OK);
+    assert_int_equal(store_put(t, "repush:u1/2/a.ics", "id-a", &e), CB_OK);
+    assert_int_equal(store_put(t, "repush:u2/2/b.ics", "id-b", &e), CB_OK);
+    assert_int_equal(store_put(t, "refetch:u1/2/c.ics", "id-c", &e), CB_OK);
+    assert_int_equal(store_put(t, "repushed", "not a queue entry", &e), CB_OK);
+    assert_int_equal(store_conflict_add(t, "u1/2/a.ics", "edited in Exchange", &e), CB_OK);
+    assert_int_equal(store_commit(t, &e), CB_OK);
+    store_close(s);
+
+    assert_int_equal(store_open(dir, &s, &e), CB_OK);
+    assert_int_equal(store_begin(s, 1, &t, &e), CB_OK);
+    assert_int_equal(store_authority_get(t, "u1", &a, &e), CB_OK);
+    assert_int_equal(a, AUTHORITY_EXCHANGE);
+    assert_string_equal(authority_name(a), "exchange");
+    char names[512] = "";
+    assert_int_equal(store_each(t, "repush:", collect_names, names, &e), CB_OK);
+    assert_string_equal(names, "repush:u1/2/a.ics;repush:u2/2/b.ics;");
+    names[0] = '\0';
+    store_each(t, "conflict:", collect_names, names, &e);
+    assert_non_null(strstr(names, ":u1/2/a.ics;"));
+    assert_int_equal(store_del_prefix(t, "repush:", &e), CB_OK);
+    names[0] = '\0';
+    store_each(t, "repush", collect_names, names, &e);
+    assert_string_equal(names, "repushed;");   /* only the queue was emptied */
+    names[0] = '\0';
+    store_each(t, "refetch:", collect_names, names, &e);
+    assert_string_equal(names, "refetch:u1/2/c.ics;");
+    assert_int_equal(store_del(t, "refetch:u1/2/c.ics", &e), CB_OK);
+    assert_int_equal(store_del(t, "refetch:u1/2/c.ics", &e), CB_ENOTFOUND);
+    store_abort(t);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(links_survive_reopen_and_reverse_index_follows),
         cmocka_unit_test(aborted_intents_leave_nothing),
+        cmocka_unit_test(authority_and_prefixes),
     };
     return cmocka_run_group_tests(t, setup, teardown);
 }
