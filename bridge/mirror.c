@@ -309,30 +309,14 @@ static int deleted_in_list(const mperson *mp, const char *item_id)
     return 0;
 }
 
-typedef struct owner_count {
-    const char *prefix;
-    size_t len;
-    long n;
-} owner_count;
-
-static int count_owner(void *ud, const char *key, const link_rec *l)
-{
-    (void)l;
-    owner_count *c = ud;
-    if (!strncmp(key, c->prefix, c->len)) c->n++;
-    return 0;
-}
-
 /* The mass-delete guard: 1 when the deletions must be held back. */
 static int too_many_deletes(mperson *mp, store_txn *t, long deletes)
 {
     const config *cfg = mp->m->d.cfg;
     if (mp->m->d.force_delete || deletes < cfg->mass_delete_min) return 0;
-    char prefix[STORE_KEY_MAX];
-    snprintf(prefix, sizeof prefix, "%s/", mp->p->owner_uid);
-    owner_count c = {prefix, strlen(prefix), 0};
-    store_link_each(t, count_owner, &c, NULL);
-    return deletes * 100 > (long)cfg->mass_delete_percent * (c.n ? c.n : 1);
+    long links = 0;
+    store_link_count(t, mp->p->owner_uid, &links, NULL);
+    return deletes * 100 > (long)cfg->mass_delete_percent * (links ? links : 1);
 }
 
 static int delete_one(mperson *mp, store_txn *t, const char *key, link_rec *l, cb_err *err)

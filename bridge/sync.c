@@ -608,20 +608,6 @@ static int repush_one(void *ud, const char *name, const char *value)
     return r->rc;
 }
 
-typedef struct del_count {
-    const char *owner;
-    size_t len;
-    long links;
-} del_count;
-
-static int count_links(void *ud, const char *key, const link_rec *l)
-{
-    (void)l;
-    del_count *c = ud;
-    if (!strncmp(key, c->owner, c->len) && key[c->len] == '/') c->links++;
-    return 0;
-}
-
 /* The mass-delete guard: drops the deletions of any person over the share
  * and returns 1 if it did (the cursor must then stay). */
 static int hold_mass_deletes(sync_ctx *s, store_txn *t)
@@ -636,9 +622,9 @@ static int hold_mass_deletes(sync_ctx *s, store_txn *t)
             dels += s->works[j].in.op == OP_DELETE && !strncmp(s->works[j].in.key, p->owner_uid, len) &&
                     s->works[j].in.key[len] == '/';
         if (dels < cfg->mass_delete_min) continue;
-        del_count c = {p->owner_uid, len, 0};
-        store_link_each(t, count_links, &c, NULL);
-        if (dels * 100 <= (long)cfg->mass_delete_percent * (c.links ? c.links : 1)) continue;
+        long links = 0;
+        store_link_count(t, p->owner_uid, &links, NULL);
+        if (dels * 100 <= (long)cfg->mass_delete_percent * (links ? links : 1)) continue;
         size_t k = 0;
         for (size_t j = 0; j < s->nworks; j++) {
             work *w = &s->works[j];
@@ -651,7 +637,7 @@ static int hold_mass_deletes(sync_ctx *s, store_txn *t)
         s->d.rep->held_back++;
         report_add(s->d.rep, p->smtp, 1, "held back: this pass would delete %ld of %ld items "
                    "(over %d%%); nothing was deleted; run with --force-delete if that is right",
-                   dels, c.links, cfg->mass_delete_percent);
+                   dels, links, cfg->mass_delete_percent);
         held = 1;
     }
     return held;

@@ -238,18 +238,21 @@ int store_link_by_item(store_txn *t, const char *mailbox, const char *item_id,
     return rc;
 }
 
-/* Walks dbi calling fn(ud, key, value) with NUL-terminated copies. */
-static int walk(store_txn *t, MDB_dbi dbi,
+/* Walks dbi calling fn(ud, key, value) with NUL-terminated copies, over
+ * every key starting with prefix ("" for all). */
+static int walk(store_txn *t, MDB_dbi dbi, const char *prefix,
                 int (*fn)(void *ud, char *key, char *val), void *ud, cb_err *err)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(t->txn, dbi, &cur);
     if (rc) return lmdb_err(err, rc, "cursor");
-    MDB_val k, v;
+    size_t plen = strlen(prefix);
+    MDB_val k = sval(prefix), v;
     int stop = 0;
     char key[STORE_KEY_MAX], val[4096];
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && !stop;
+    for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); !rc && !stop;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)) break;
         if (k.mv_size >= sizeof key || v.mv_size >= sizeof val) continue;
         memcpy(key, k.mv_data, k.mv_size);
         key[k.mv_size] = '\0';
@@ -259,7 +262,7 @@ static int walk(store_txn *t, MDB_dbi dbi,
     }
     mdb_cursor_close(cur);
     if (stop) return stop;
-    return rc == MDB_NOTFOUND ? CB_OK : lmdb_err(err, rc, "walk");
+    return rc == 0 || rc == MDB_NOTFOUND ? CB_OK : lmdb_err(err, rc, "walk");
 }
 
 struct link_walk {
@@ -280,7 +283,7 @@ int store_link_each(store_txn *t,
                     void *ud, cb_err *err)
 {
     struct link_walk w = {fn, ud};
-    return walk(t, t->s->links, link_step, &w, err);
+    return walk(t, t->s->links, "", link_step, &w, err);
 }
 
 int store_intent_put(store_txn *t, const intent_rec *in, cb_err *err)
@@ -321,7 +324,7 @@ int store_intent_each(store_txn *t, int (*fn)(void *ud, const intent_rec *in),
                       void *ud, cb_err *err)
 {
     struct intent_walk w = {fn, ud};
-    return walk(t, t->s->intents, intent_step, &w, err);
+    return walk(t, t->s->intents, "", intent_step, &w, err);
 }
 
 int store_new_tag(char tag[33], cb_err *err)
@@ -351,29 +354,22 @@ int store_del(store_txn *t, const char *name, cb_err *err)
     return del_key(t, t->s->kv, name, err);
 }
 
+struct kv_walk {
+    int (*fn)(void *ud, const char *name, const char *value);
+    void *ud;
+};
+
+static int kv_step(void *ud, char *key, char *val)
+{
+    struct kv_walk *w = ud;
+    return w->fn(w->ud, key, val);
+}
+
 int store_each(store_txn *t, const char *prefix,
                int (*fn)(void *ud, const char *name, const char *value), void *ud, cb_err *err)
 {
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(t->txn, t->s->kv, &cur);
-    if (rc) return lmdb_err(err, rc, "cursor");
-    size_t plen = strlen(prefix);
-    MDB_val k = sval(prefix), v;
-    char key[STORE_KEY_MAX], val[4096];
-    int stop = 0;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc && !stop;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)) break;
-        if (k.mv_size >= sizeof key || v.mv_size >= sizeof val) continue;
-        memcpy(key, k.mv_data, k.mv_size);
-        key[k.mv_size] = '\0';
-        memcpy(val, v.mv_data, v.mv_size);
-        val[v.mv_size] = '\0';
-        stop = fn(ud, key, val);
-    }
-    mdb_cursor_close(cur);
-    if (stop) return stop;
-    return rc == 0 || rc == MDB_NOTFOUND ? CB_OK : lmdb_err(err, rc, "walk");
+    struct kv_walk w = {fn, ud};
+    return walk(t, t->s->kv, prefix, kv_step, &w, err);
 }
 
 int store_authority_get(store_txn *t, const char *owner, authority *out, cb_err *err)
@@ -436,4 +432,20 @@ int store_lag_put(store_txn *t, const char *owner, const char *direction, double
     snprintf(name, sizeof name, "lag:%s", owner);
     snprintf(val, sizeof val, "%lld %ld %s", (long long)ts.tv_sec, lag_ms, direction);
     return store_put(t, name, val, err);
+}
+
+static int count_one(void *ud, char *key, char *val)
+{
+    (void)key;
+    (void)val;
+    (*(long *)ud)++;
+    return 0;
+}
+
+int store_link_count(store_txn *t, const char *owner, long *n, cb_err *err)
+{
+    char prefix[STORE_KEY_MAX];
+    snprintf(prefix, sizeof prefix, "%s/", owner);
+    *n = 0;
+    return walk(t, t->s->links, prefix, count_one, n, err);
 }

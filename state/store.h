@@ -75,6 +75,9 @@ int store_link_each(store_txn *t,
                     int (*fn)(void *ud, const char *key, const link_rec *l),
                     void *ud, cb_err *err);
 
+/* How many links an owner's source keys ("owner/...") have. */
+int store_link_count(store_txn *t, const char *owner, long *n, cb_err *err);
+
 int store_intent_put(store_txn *t, const intent_rec *in, cb_err *err);
 int store_intent_del(store_txn *t, const char *tag, cb_err *err);
 int store_intent_each(store_txn *t, int (*fn)(void *ud, const intent_rec *in),

@@ -95,6 +95,21 @@ apple_summaries() {
     pg_psql "$WORK/pg" -At -F "$(printf '\t')" -c "SELECT o.RESOURCE_NAME, substring(o.ICALENDAR_TEXT from 'SUMMARY:([^\r\n]*)') FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0 JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$1' AND b.CALENDAR_RESOURCE_NAME <> 'inbox' ORDER BY 1"
 }
 
+# kill9_randomly TIMES MAX_TENTHS ARGS...: runs calbridge ARGS TIMES times,
+# each killed with SIGKILL after a random 0.1 .. MAX_TENTHS/10 seconds.
+kill9_randomly() {
+    times=$1 max=$2
+    shift 2
+    for _ in $(seq "$times"); do
+        cb_bg "$@" >/dev/null 2>&1 &
+        pid=$!
+        r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
+        sleep "0.$((r % max + 1))"
+        kill -9 $pid 2>/dev/null
+        wait $pid 2>/dev/null
+    done
+}
+
 # From `calbridge status`: a person's authority, and their linked items.
 authority_of() { cb status | awk -v m="$1" '$2 == m {print $5}'; }
 linked_of() { cb status | awk -v m="$1" '$2 == m {print $7}'; }

@@ -6,14 +6,7 @@ rm -rf "$WORK/state"
 load bulk "$BOB" 5000 kill >/dev/null
 sql "ANALYZE" >/dev/null
 expected=$(sql "SELECT count(*) FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$BOB'")
-for i in 1 2 3 4 5; do
-    cb_bg sync --once >/dev/null 2>&1 &
-    pid=$!
-    r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
-    sleep "0.$((r % 9 + 1))"
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-done
+kill9_randomly 5 9 sync --once
 partial=$(calendar_items bob@example.org | wc -l)
 cb sync --once >"$WORK/kill.out"
 bob_items=$(calendar_items bob@example.org | wc -l)

@@ -48,14 +48,7 @@ kill -TERM $daemon; wait $daemon 2>/dev/null
 # items keep their ItemIds, nothing is doubled on either side.
 ids_before=$(calendar_items bob@example.org | cut -f3 | sort)
 apple_before=$(apple_summaries "$BOB" | wc -l)
-for _ in 1 2 3; do
-    cb_bg cutover --person "$BOB" >/dev/null 2>&1 &
-    pid=$!
-    r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
-    sleep "0.$((r % 5 + 1))"
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-done
+kill9_randomly 3 5 cutover --person "$BOB"
 cb cutover --person "$BOB" >"$WORK/cutkill.out"; rc=$?
 check "the cutover resumed after kills: exit 0" "$rc" 0
 check "bob's authority is exchange" "$(authority_of bob@example.org)" exchange
