@@ -29,6 +29,7 @@ typedef struct mperson {
     size_t nfetch, next;
     long long calendar_id;  /* default calendar of the Apple home */
     int single;             /* fetching one by one after a bad batch */
+    size_t sent;            /* ids in the GetItem in flight */
     int failed;
 } mperson;
 
@@ -248,11 +249,10 @@ static void on_items(void *ud, const ews_response *r, const cb_err *err)
     size_t n = 0;
     cb_err e = {0};
     int rc = ews_in_parse(r->raw, r->raw_len, mp->m->d.tz, &ev, &n, &e);
-    size_t batch = mp->single ? 1 : (size_t)mp->m->d.cfg->batch_size;
-    if (rc == CB_EPARSE && batch > 1) {
+    if (rc == CB_EPARSE && mp->sent > 1) {
         /* One bad item spoils the batch's parse: take its items one by one. */
         mp->single = 1;
-        mp->next -= batch < mp->next ? batch : mp->next;
+        mp->next -= mp->sent;
         fetch_next(mp);
         return;
     }
@@ -275,6 +275,7 @@ static void fetch_next(mperson *mp)
     size_t batch = mp->single ? 1 : (size_t)mp->m->d.cfg->batch_size, n = 0;
     const char *ids[100];
     while (n < batch && n < 100 && mp->next < mp->nfetch) ids[n++] = mp->fetch[mp->next++].item_id;
+    mp->sent = n;
     sbuf x;
     sbuf_init(&x);
     ews_xml_get_items(&x, ids, n);

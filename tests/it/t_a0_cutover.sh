@@ -52,3 +52,12 @@ check "bob's conflict is listed" "$(cb status --conflicts | grep -c "$BOB/.*/a0-
 ews_delete alice@example.org "$new_id"
 cb sync --once >/dev/null
 check "an Exchange delete reached Apple" "$(apple_summaries "$ALICE" | grep -c 'Renamed in Exchange')" 0
+
+# A hostile Exchange item (no Start, no End) fails alone and is named; the
+# good item fetched in the same batch still reaches Apple.
+ews_post alice@example.org "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>No times at all</t:Subject></t:CalendarItem></m:Items></m:CreateItem>" >/dev/null
+ews_create alice@example.org "Good neighbour" 2030-01-08T09:00:00Z 2030-01-08T10:00:00Z >/dev/null
+cb sync --once >"$WORK/bad.out"; rc=$?
+check "a bad Exchange item: exit 3" "$rc" 3
+check "the bad item is named with its reason" "$(grep -c 'Exchange item: a calendar item lacks Start or End' "$WORK/bad.out")" 1
+check "its good neighbour reached Apple" "$(apple_summaries "$ALICE" | grep -c 'Good neighbour')" 1
