@@ -1,7 +1,5 @@
 #include "ews_stream.h"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,29 +64,6 @@ size_t ews_stream_envelope_len(const char *buf, size_t len)
     return 0;
 }
 
-static int is(xmlNode *n, const char *name)
-{
-    return n && n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
-}
-
-static xmlNode *find(xmlNode *n, const char *name)
-{
-    for (xmlNode *c = n ? n->children : NULL; c; c = c->next) {
-        if (is(c, name)) return c;
-        xmlNode *d = find(c, name);
-        if (d) return d;
-    }
-    return NULL;
-}
-
-static char *content(xmlNode *n)
-{
-    xmlChar *t = n ? xmlNodeGetContent(n) : NULL;
-    char *s = t ? strdup((const char *)t) : NULL;
-    xmlFree(t);
-    return s;
-}
-
 static sub *sub_by_id(ews_stream *s, const char *id)
 {
     for (size_t i = 0; id && i < s->nsubs; i++)
@@ -105,30 +80,13 @@ static void lost(ews_stream *s, sub *u)
     subscribe(s, u);
 }
 
-static void on_notification(ews_stream *s, xmlNode *n)
-{
-    char *id = content(find(n, "SubscriptionId"));
-    sub *u = sub_by_id(s, id);
-    free(id);
-    int events = 0;
-    for (xmlNode *c = n->children; c; c = c->next)
-        events += c->type == XML_ELEMENT_NODE && strstr((const char *)c->name, "Event") &&
-                  !is(c, "StatusEvent");
-    if (!u || !events) return;
-    s->stats.notifications++;
-    s->changed(s->ud, u->p->smtp);
-}
-
-/* An error message: the subscriptions it names, or the whole group. */
-static void on_stream_error(group *g, xmlNode *msg)
+/* An error envelope: the subscriptions it names, or the whole group. */
+static void on_stream_error(group *g, const ews_response *r)
 {
     ews_stream *s = g->s;
-    xmlNode *ids = find(msg, "ErrorSubscriptionIds");
     int named = 0;
-    for (xmlNode *c = ids ? ids->children : NULL; c; c = c->next) {
-        char *id = is(c, "SubscriptionId") ? content(c) : NULL;
-        sub *u = sub_by_id(s, id);
-        free(id);
+    for (size_t i = 0; i < r->nnotices; i++) {
+        sub *u = r->notices[i].error ? sub_by_id(s, r->notices[i].subscription_id) : NULL;
         if (u) lost(s, u), named++;
     }
     for (size_t i = 0; !named && i < s->nsubs; i++)
@@ -138,24 +96,25 @@ static void on_stream_error(group *g, xmlNode *msg)
 static void on_envelope(group *g, const char *xml, size_t len)
 {
     ews_stream *s = g->s;
+    ews_response *r = NULL;
     s->stats.envelopes++;
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, "stream.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-    xmlNode *msg = find(root, "GetStreamingEventsResponseMessage");
-    if (msg) {
-        char *cls = (char *)xmlGetProp(msg, BAD_CAST "ResponseClass");
-        char *status = content(find(msg, "ConnectionStatus"));
-        xmlNode *ns = find(msg, "Notifications");
-        if (cls && !strcmp(cls, "Error")) on_stream_error(g, msg);
-        for (xmlNode *n = ns ? ns->children : NULL; n; n = n->next)
-            if (is(n, "Notification")) on_notification(s, n);
-        if (!ns && status && !strcmp(status, "OK")) s->stats.heartbeats++;
-        if (status && !strcmp(status, "Closed")) g->saw_closed = 1;
-        xmlFree(cls);
-        free(status);
+    if (ews_xml_parse(xml, len, &r, NULL) != CB_OK || !r->nmsgs) {
+        ews_response_free(r);
+        return;
     }
-    xmlFreeDoc(doc);
+    const ews_msg *m = &r->msgs[0];
+    if (!m->ok) on_stream_error(g, r);
+    int events = 0;
+    for (size_t i = 0; i < r->nnotices; i++) {
+        sub *u = r->notices[i].events ? sub_by_id(s, r->notices[i].subscription_id) : NULL;
+        if (!u) continue;
+        events = 1;
+        s->stats.notifications++;
+        s->changed(s->ud, u->p->smtp);
+    }
+    if (!events && !strcmp(m->connection_status, "OK")) s->stats.heartbeats++;
+    if (!strcmp(m->connection_status, "Closed")) g->saw_closed = 1;
+    ews_response_free(r);
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -193,6 +152,11 @@ static void group_lost_events(group *g)
 
 static void reconnect_later(group *g)
 {
+    /* A connection that keeps failing may hold subscriptions the server
+     * no longer knows without saying so readably: subscribe anew. */
+    if (g->failures == 3)
+        for (size_t i = 0; i < g->s->nsubs; i++)
+            if (g->s->subs[i].group == g->index && g->s->subs[i].id[0]) lost(g->s, &g->s->subs[i]);
     /* 1 s, doubling to a minute, while the server keeps refusing. */
     int ms = 1000;
     for (int i = 1; i < g->failures && ms < 60000; i++) ms *= 2;

@@ -213,6 +213,37 @@ static int parse_changes(xmlNode *changes, ews_response *r)
     return 0;
 }
 
+static int add_notice(ews_response *r, xmlNode *id, int events, int error)
+{
+    if (r->nnotices >= MAX_MSGS) return 0;
+    ews_notice *v = realloc(r->notices, (r->nnotices + 1) * sizeof *v);
+    if (!v) return -1;
+    r->notices = v;
+    ews_notice *n = &v[r->nnotices++];
+    copy_text(id, n->subscription_id, sizeof n->subscription_id);
+    n->events = events;
+    n->error = error;
+    return 0;
+}
+
+/* Notifications and ErrorSubscriptionIds of a streamed envelope. */
+static int parse_stream(xmlNode *c, ews_response *r)
+{
+    for (xmlNode *n = c->children; n; n = n->next) {
+        if (is(c, "ErrorSubscriptionIds") && is(n, "SubscriptionId")) {
+            if (add_notice(r, n, 0, 1) < 0) return -1;
+            continue;
+        }
+        if (!is(n, "Notification")) continue;
+        int events = 0;
+        for (xmlNode *e = n->children; e; e = e->next)
+            events += e->type == XML_ELEMENT_NODE && strstr((const char *)e->name, "Event") &&
+                      !is(e, "StatusEvent");
+        if (add_notice(r, find_desc(n, "SubscriptionId"), events, 0) < 0) return -1;
+    }
+    return 0;
+}
+
 static int parse_sync(xmlNode *c, ews_response *r)
 {
     if (is(c, "IncludesLastItemInRange")) {
@@ -248,6 +279,10 @@ static int parse_msg(xmlNode *m, ews_response *r)
         else if (is(c, "RootFolder") && parse_found(find_desc(c, "Items"), r) < 0) return -1;
         else if (is(c, "SubscriptionId"))
             copy_text(c, msg->subscription_id, sizeof msg->subscription_id);
+        else if (is(c, "ConnectionStatus"))
+            copy_text(c, msg->connection_status, sizeof msg->connection_status);
+        else if ((is(c, "Notifications") || is(c, "ErrorSubscriptionIds")) && parse_stream(c, r) < 0)
+            return -1;
         else if (parse_sync(c, r) < 0) return -1;
     }
     xmlNode *id = find_desc(m, "ItemId");
@@ -295,6 +330,7 @@ void ews_response_free(ews_response *r)
     free(r->msgs);
     free(r->found);
     free(r->changes);
+    free(r->notices);
     free(r->sync_state);
     free(r);
 }

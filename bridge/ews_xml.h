@@ -25,7 +25,16 @@ typedef struct ews_msg {
     char item_id[512];      /* first ItemId in the message, if any */
     char change_key[512];
     char subscription_id[512];  /* Subscribe */
+    char connection_status[16]; /* GetStreamingEvents: OK, Closed, or empty */
 } ews_msg;
+
+/* A subscription a GetStreamingEvents envelope speaks of: notified with
+ * events (StatusEvent not counted), or named in ErrorSubscriptionIds. */
+typedef struct ews_notice {
+    char subscription_id[512];
+    int events;
+    int error;
+} ews_notice;
 
 /* One SyncFolderItems change. */
 typedef struct ews_change {
@@ -54,6 +63,8 @@ typedef struct ews_response {
     int sync_last;          /* IncludesLastItemInRange */
     ews_change *changes;
     size_t nchanges;
+    ews_notice *notices;    /* GetStreamingEvents */
+    size_t nnotices;
     const char *raw;        /* the response body, as received (not owned) */
     size_t raw_len;
 } ews_response;

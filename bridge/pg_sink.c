@@ -242,33 +242,35 @@ static int is_unbounded(icalcomponent *cal, const char *uid)
     return 0;
 }
 
-/* Expands the object's instances and writes their rows. */
-static int index_object(index_job *j, icalcomponent *cal, const char *uid, span *sp,
-                        cb_err *err)
+/* The object's instances up to the index horizon, and the limits of what
+ * is indexed (RECURRANCE_MIN/MAX). A recurrence libical cannot expand is
+ * stored with no instance rows, as CalendarServer would fail to index it. */
+static void expand(pg_sink *s, icalcomponent *cal, const char *uid, span *sp, occur_list *l)
 {
     long long now = (long long)time(NULL);
     long long today = now - now % 86400;
     sp->lower = today - LOWER_LIMIT_DAYS * 86400LL;
     sp->unbounded = is_unbounded(cal, uid);
     sp->upper = sp->unbounded ? today + EXPAND_AHEAD_DAYS * 86400LL : 4102444800LL; /* 2100 */
-    sp->lower_cut = 0;
-    map_ctx mc = {NULL, j->s->tz, j->s->default_tz, 0, now, NULL};
+    map_ctx mc = {NULL, s->tz, s->default_tz, 0, now, NULL};
     tzdef_cache zones = {0};
-    occur_list l = {0};
-    cb_err e;
-    int rc = occur_ical(cal, uid, &mc, &zones, -(1LL << 62), sp->upper, MAX_INSTANCES, &l, &e);
-    for (size_t i = 0; rc == CB_OK && i < l.n; i++) {
-        occur *o = &l.v[i];
-        if (o->end < sp->lower) {
-            sp->lower_cut = 1;
-            continue;
-        }
+    if (occur_ical(cal, uid, &mc, &zones, -(1LL << 62), sp->upper, MAX_INSTANCES, l, NULL) != CB_OK)
+        occur_free(l);
+    tzdef_cache_free(&zones);
+    sp->lower_cut = 0;
+    for (size_t i = 0; i < l->n; i++) sp->lower_cut |= l->v[i].end < sp->lower;
+}
+
+/* The TIME_RANGE rows of the expanded instances, and the markers. */
+static int index_rows(index_job *j, const occur_list *l, const span *sp, cb_err *err)
+{
+    int rc = CB_OK;
+    for (size_t i = 0; rc == CB_OK && i < l->n; i++) {
+        const occur *o = &l->v[i];
+        if (o->end < sp->lower) continue;
         icalcomponent *ev = o->comp;
         rc = add_row(j, o->start, o->end, is_floating(ev), fbtype_of(ev), is_transparent(ev), err);
     }
-    if (rc == CB_EUNSUPPORTED || rc == CB_ENOTFOUND || rc == CB_EPARSE) rc = CB_OK;  /* stored unindexed */
-    occur_free(&l);
-    tzdef_cache_free(&zones);
     if (rc == CB_OK && sp->lower_cut) rc = add_row(j, -2177452800LL, -2177449200LL, 0, 0, 1, err);
     if (rc == CB_OK && sp->unbounded) rc = add_row(j, 4102444800LL, 4102448400LL, 0, 0, 1, err);
     return rc;
@@ -402,26 +404,15 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     out->calendar_id = calendar_id;
     if (rc == CB_OK && !calendar_id) rc = pg_sink_home(s, owner, &out->calendar_id, err);
     snprintf(calid, sizeof calid, "%lld", out->calendar_id);
-    /* The row is written first (its id keys the index), with the limits
-     * computed by a dry expansion below. */
+    /* Expanded first: the row carries the limits, and its id keys the index. */
     span sp = {0};
+    occur_list l = {0};
     index_job j = {s, calid, obj, icaltimezone_get_builtin_timezone(s->default_tz), 0};
     if (!j.floating_zone) j.floating_zone = icaltimezone_get_utc_timezone();
-    if (rc == CB_OK) {
-        long long now = (long long)time(NULL), today = now - now % 86400;
-        sp.unbounded = is_unbounded(cal, f.uid);
-        sp.upper = sp.unbounded ? today + EXPAND_AHEAD_DAYS * 86400LL : 0;
-        sp.lower = today - LOWER_LIMIT_DAYS * 86400LL;
-        rc = write_row(s, calid, name, text, &f, &sp, obj, &old_size, err);
-    }
-    if (rc == CB_OK) rc = index_object(&j, cal, f.uid, &sp, err);
-    if (rc == CB_OK && sp.lower_cut) {
-        char rmin[16];
-        strftime(rmin, sizeof rmin, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp.lower}));
-        const char *p[2] = {obj, rmin};
-        rc = run(s, "UPDATE CALENDAR_OBJECT SET RECURRANCE_MIN = $2 WHERE RESOURCE_ID = $1", 2, p,
-                 NULL, err);
-    }
+    if (rc == CB_OK) expand(s, cal, f.uid, &sp, &l);
+    if (rc == CB_OK) rc = write_row(s, calid, name, text, &f, &sp, obj, &old_size, err);
+    if (rc == CB_OK) rc = index_rows(&j, &l, &sp, err);
+    occur_free(&l);
     if (rc == CB_OK) rc = change_revision(s, calid, name, 0, &out->revision, err);
     if (rc == CB_OK) rc = adjust_quota(s, calid, (long long)strlen(text) - old_size, err);
     out->instances = j.rows;
@@ -452,31 +443,6 @@ int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const c
     rc = change_revision(s, calid, name, 1, &out->revision, err);   /* TIME_RANGE cascades */
     if (rc == CB_OK) rc = adjust_quota(s, calid, -size, err);
     return rc;
-}
-
-int pg_sink_get(pg_sink *s, const char *owner, long long calendar_id, const char *name,
-                char **ics, long long *revision, cb_err *err)
-{
-    *ics = NULL;
-    int rc = calendar_id ? CB_OK : pg_sink_home(s, owner, &calendar_id, err);
-    if (rc) return rc;
-    char calid[32];
-    snprintf(calid, sizeof calid, "%lld", calendar_id);
-    const char *p[2] = {calid, name};
-    PGresult *r;
-    rc = run(s, "SELECT o.ICALENDAR_TEXT, COALESCE(r.REVISION, 0) FROM CALENDAR_OBJECT o"
-                "  LEFT JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_RESOURCE_ID ="
-                "       o.CALENDAR_RESOURCE_ID AND r.RESOURCE_NAME = o.RESOURCE_NAME"
-                " WHERE o.CALENDAR_RESOURCE_ID = $1 AND o.RESOURCE_NAME = $2", 2, p, &r, err);
-    if (rc) return rc;
-    int found = PQntuples(r) > 0;
-    if (found) {
-        *ics = strdup(PQgetvalue(r, 0, 0));
-        if (revision) *revision = atoll(PQgetvalue(r, 0, 1));
-    }
-    PQclear(r);
-    if (!found) return cb_errf(err, CB_ENOTFOUND, "%s: no such calendar object", name);
-    return *ics ? CB_OK : cb_errf(err, CB_ENOMEM, "out of memory");
 }
 
 void pg_sink_resource_name(const char *uid, char *out, size_t size)

@@ -61,10 +61,6 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
 int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const char *name,
                    pg_written *out, cb_err *err);
 
-/* The text of one object; CB_ENOTFOUND when absent. *ics is the caller's. */
-int pg_sink_get(pg_sink *s, const char *owner, long long calendar_id, const char *name,
-                char **ics, long long *revision, cb_err *err);
-
 /* A resource name CalendarServer clients would use for uid: the UID itself
  * when it is made of safe characters, else a hash of it, plus ".ics". */
 void pg_sink_resource_name(const char *uid, char *out, size_t size);

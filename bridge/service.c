@@ -86,8 +86,6 @@ void service_close(service *sv)
 
 ews_client *service_ews(service *sv) { return sv->ews; }
 pg_source *service_source(service *sv) { return sv->pg; }
-pg_sink *service_sink(service *sv) { return sv->sink; }
-int service_running_cycle(const service *sv) { return sv->in_cycle; }
 
 /* ---- one cycle -------------------------------------------------------- */
 
@@ -263,6 +261,13 @@ void service_stop(service *sv)
 {
     sv->stopping = 1;
     ews_stream_stop(sv->stream);
+    if (sv->stream) {
+        ews_stream_stats st = ews_stream_get_stats(sv->stream);
+        fprintf(stderr, "calbridge: streams: %ld subscribed, %ld connections (%ld closed by the "
+                        "server, %ld lost), %ld envelopes, %ld notifications, %ld heartbeats, "
+                        "%ld re-subscribed\n", st.subscribed, st.connections, st.closed, st.dropped,
+                st.envelopes, st.notifications, st.heartbeats, st.resubscribed);
+    }
     /* Between cycles nothing is in flight; during one, state is crash-safe
      * anyway, but finishing it avoids redoing its work. */
     if (!sv->in_cycle) event_base_loopexit(sv->d.base, NULL);

@@ -50,11 +50,11 @@ void service_mark_dirty(service *sv, const char *smtp);
 /* Runs cycles on the poll timer, and streams, until service_stop(); errors
  * of a cycle are logged and retried on the next. */
 int service_run(service *sv, cb_err *err);
+/* Stops after the cycle in flight; prints the streams' counters. */
 void service_stop(service *sv);
-int service_running_cycle(const service *sv);
 
+/* The EWS client and the Apple reader the cycles use (for cutover). */
 ews_client *service_ews(service *sv);
 pg_source *service_source(service *sv);
-pg_sink *service_sink(service *sv);
 
 #endif

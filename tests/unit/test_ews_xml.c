@@ -140,6 +140,43 @@ static void parses_real_subscribe_answer(void **st)
     free(x);
 }
 
+/* Streamed envelopes: the real Exchange 2016 calendar capture (one
+ * envelope notifying two subscriptions), and an error naming two. */
+static void parses_streamed_notifications(void **st)
+{
+    (void)st;
+    const char *err =
+        "<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\"><Body>"
+        "<m:GetStreamingEventsResponse xmlns:m=\"m\" xmlns:t=\"t\"><m:ResponseMessages>"
+        "<m:GetStreamingEventsResponseMessage ResponseClass=\"Error\"><m:ResponseCode>"
+        "ErrorSubscriptionNotFound</m:ResponseCode><m:ErrorSubscriptionIds><t:SubscriptionId>A"
+        "</t:SubscriptionId><t:SubscriptionId>B</t:SubscriptionId></m:ErrorSubscriptionIds>"
+        "<m:ConnectionStatus>Closed</m:ConnectionStatus></m:GetStreamingEventsResponseMessage>"
+        "</m:ResponseMessages></m:GetStreamingEventsResponse></Body></Envelope>";
+    ews_response *r;
+    cb_err e;
+    assert_int_equal(ews_xml_parse(err, strlen(err), &r, &e), CB_OK);
+    assert_false(r->msgs[0].ok);
+    assert_string_equal(r->msgs[0].connection_status, "Closed");
+    assert_int_equal(r->nnotices, 2);
+    assert_true(r->notices[0].error && r->notices[1].error);
+    assert_string_equal(r->notices[1].subscription_id, "B");
+    ews_response_free(r);
+    size_t len;
+    char *x = slurp(SAMPLES "getstreamingevents-exchange2016-calendar-events.xml", &len);
+    if (!x) skip();
+    assert_int_equal(ews_xml_parse(x, len, &r, &e), CB_OK);
+    assert_true(r->msgs[0].ok);
+    assert_int_equal(r->nnotices, 2);
+    assert_false(r->notices[0].error);
+    assert_true(r->notices[0].events >= 2);   /* ModifiedEvent, FreeBusyChangedEvent, ... */
+    assert_true(r->notices[1].events >= 1);
+    assert_string_not_equal(r->notices[0].subscription_id, r->notices[1].subscription_id);
+    assert_int_equal(strncmp(r->notices[0].subscription_id, "FwBleGNoMDMu", 12), 0);
+    ews_response_free(r);
+    free(x);
+}
+
 /* The stream's framing: envelopes one after another, prefixed or not,
  * cut anywhere by chunk boundaries. */
 static void splits_streamed_envelopes(void **st)
@@ -174,6 +211,7 @@ int main(void)
         cmocka_unit_test(parses_real_sync_folder_items),
         cmocka_unit_test(parses_real_subscribe_answer),
         cmocka_unit_test(splits_streamed_envelopes),
+        cmocka_unit_test(parses_streamed_notifications),
         cmocka_unit_test(parses_real_batch_answers_in_order),
         cmocka_unit_test(rejects_non_soap_and_hostile_input),
         cmocka_unit_test(envelope_carries_version_and_impersonation),
