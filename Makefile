@@ -11,7 +11,7 @@ B       := build
 
 MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapping/recur.c \
            mapping/tzdef.c mapping/ews_item.c mapping/ical_zone.c mapping/occur.c mapping/ical_in.c \
-           mapping/ews_in.c mapping/ical_out.c
+           mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c
 STATE   := state/store.c
 BRIDGE  := bridge/config.c bridge/pg_source.c bridge/ews_client.c bridge/ews_xml.c \
            bridge/sync.c bridge/report.c bridge/translate.c bridge/pg_sink.c bridge/mirror.c \

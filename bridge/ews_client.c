@@ -11,7 +11,6 @@
 
 #define RETRY_BASE_MS 250
 #define RETRY_CAP_MS 30000
-#define MAX_RESPONSE (256L * 1024 * 1024)
 
 typedef struct request request;
 typedef struct mailbox_q mailbox_q;
@@ -23,6 +22,8 @@ struct request {
     ews_done_fn done;
     void *ud;
     int attempts;
+    size_t max_answer;      /* bytes; a longer answer is refused unread */
+    int too_big;
     CURL *easy;
     struct curl_slist *headers;
     sbuf resp;
@@ -140,7 +141,10 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     request *r = ud;
     size_t n = size * nmemb;
     if (r->chunk) return r->chunk(r->ud, ptr, n) == 0 ? n : 0;
-    if (r->resp.len + n > (size_t)MAX_RESPONSE) return 0;
+    if (r->resp.len + n > r->max_answer) {
+        r->too_big = 1;
+        return 0;
+    }
     sbuf_catn(&r->resp, ptr, n);
     return sbuf_failed(&r->resp) ? 0 : n;
 }
@@ -183,7 +187,10 @@ static int start(ews_client *c, request *r)
     r->headers = curl_slist_append(r->headers, anchor);
     if (cfg->auth == AUTH_BEARER) r->headers = curl_slist_append(r->headers, c->auth_header);
     sbuf_free(&r->resp);
+    r->too_big = 0;
     curl_easy_setopt(e, CURLOPT_URL, cfg->ews_url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -310,7 +317,10 @@ static void complete(ews_client *c, request *r, CURLcode res)
     c->in_flight--;
     cb_err err = {0};
     ews_response *resp = NULL;
-    if (res != CURLE_OK) {
+    if (r->too_big) {
+        cb_errf(&err, CB_EREMOTE, "EWS %s: answer over %zu bytes; refused", r->mq->smtp,
+                r->max_answer);
+    } else if (res != CURLE_OK) {
         cb_errf(&err, CB_EIO, "EWS %s: %s", r->mq->smtp, r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
         if (retry(c, r, retry_delay(r->attempts))) return;
     } else if (ews_xml_parse(r->resp.s ? r->resp.s : "", r->resp.len, &resp, &err) == CB_OK &&
@@ -426,6 +436,7 @@ int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_
         return cb_errf(err, CB_ENOMEM, "out of memory");
     }
     r->mq = m;
+    r->max_answer = ews_xml_answer_limit(operation_xml);
     r->done = done;
     r->ud = ud;
     if (m->tail) m->tail->next = r;

@@ -8,7 +8,10 @@
 #include "ews_client.h"
 #include "ews_xml.h"
 
-#define MAX_PENDING (16L * 1024 * 1024)   /* an envelope larger than this is hostile */
+/* An envelope larger than this is hostile (real ones are a few KB; a
+ * refused one only costs a reconnect and a catch-up), and the cap also
+ * bounds the rescans of a partial envelope. */
+#define MAX_PENDING (2L * 1024 * 1024)
 
 typedef struct sub {
     const person *p;

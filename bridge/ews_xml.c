@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../mapping/ews_item.h"
+#include "../mapping/xml_in.h"
 
 #define NS_DECL "xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" " \
     "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\" " \
@@ -108,6 +109,20 @@ void ews_xml_sync_folder(sbuf *b, const char *sync_state, int max_changes)
                 max_changes);
 }
 
+size_t ews_xml_answer_limit(const char *operation_xml)
+{
+    static const struct { const char *op; size_t mb; } LIMITS[] = {
+        {"GetItem", 64}, {"FindItem", 32}, {"SyncFolderItems", 16},
+        {"GetUserAvailability", 16}};
+    const char *p = operation_xml ? strchr(operation_xml, ':') : NULL;
+    for (size_t i = 0; p && i < sizeof LIMITS / sizeof *LIMITS; i++) {
+        size_t n = strlen(LIMITS[i].op);
+        if (!strncmp(p + 1, LIMITS[i].op, n) && strchr(" >/", p[1 + n]))
+            return LIMITS[i].mb << 20;
+    }
+    return (size_t)4 << 20;
+}
+
 /* ---- parsing ---------------------------------------------------------- */
 
 static int is(xmlNode *n, const char *name)
@@ -117,12 +132,7 @@ static int is(xmlNode *n, const char *name)
 
 static xmlNode *find_desc(xmlNode *n, const char *name)
 {
-    for (xmlNode *c = n ? n->children : NULL; c; c = c->next) {
-        if (is(c, name)) return c;
-        xmlNode *d = find_desc(c, name);
-        if (d) return d;
-    }
-    return NULL;
+    return xml_in_find(n, name);
 }
 
 static void copy_text(xmlNode *n, char *dst, size_t size)
@@ -296,10 +306,9 @@ static int parse_msg(xmlNode *m, ews_response *r)
 int ews_xml_parse(const char *xml, size_t len, ews_response **out, cb_err *err)
 {
     *out = NULL;
-    if (len > (size_t)1 << 30) return cb_errf(err, CB_EPARSE, "EWS response too large");
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, "response.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                    XML_PARSE_HUGE);
+    cb_err e = {0};
+    xmlDoc *doc = xml_in_read(xml, len, &e);
+    if (!doc) return cb_errf(err, e.code, "EWS answer: %s", e.msg);
     xmlNode *env = doc ? xmlDocGetRootElement(doc) : NULL;
     xmlNode *body = NULL;
     for (xmlNode *c = env ? env->children : NULL; c; c = c->next)

@@ -72,7 +72,12 @@ typedef struct ews_response {
 void ews_xml_envelope(sbuf *b, const char *server_version,
                       const char *impersonate, const char *operation_xml);
 
-/* CB_EPARSE if xml is not a SOAP envelope with a body. */
+/* The most bytes an answer to operation_xml may have before it is refused
+ * unread: a few MB for writes, more for reads that carry item bodies. */
+size_t ews_xml_answer_limit(const char *operation_xml);
+
+/* CB_EPARSE if xml is not a SOAP envelope with a body, carries a DTD, nests
+ * deeper than libxml2's limit or is over XML_IN_MAX (see xml_in.h). */
 int ews_xml_parse(const char *xml, size_t len, ews_response **out, cb_err *err);
 void ews_response_free(ews_response *r);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "../mapping/ews_in.h"
@@ -110,20 +111,33 @@ static void key_parts(const char *key, long long *calendar_id, const char **name
     *name = b ? b + 1 : key;
 }
 
-/* The Apple key an Exchange item belongs to: its link, the stamp of an
- * item the bridge created, or a new resource named after the UID. */
-static void key_for(mperson *mp, store_txn *t, const ews_event *ev, char key[STORE_KEY_MAX])
+/* Whether key ("owner/calendar/name") is one of owner's. */
+static int key_owned(const char *key, const char *owner)
+{
+    size_t ol = strlen(owner);
+    return !strncmp(key, owner, ol) && key[ol] == '/';
+}
+
+/* The Apple key an Exchange item belongs to, from calbridge's own state
+ * only: its link (mailbox + ItemId), the pending create whose tag it
+ * carries, or a new resource in the person's default calendar named after
+ * its UID. The item's stamps are its mailbox owner's to edit: they never
+ * choose whose calendar is written. Returns -1 when the state itself names
+ * a key outside the person's home (refused, never written). */
+static int key_for(mperson *mp, store_txn *t, const ews_event *ev, char key[STORE_KEY_MAX])
 {
     const char *owner = mp->p->owner_uid;
-    size_t ol = strlen(owner);
-    if (store_link_by_item(t, mp->p->smtp, ev->item_id, key, NULL) == CB_OK) return;
-    if (ev->source && !strncmp(ev->source, owner, ol) && ev->source[ol] == '/') {
-        snprintf(key, STORE_KEY_MAX, "%s", ev->source);
-        return;
-    }
+    intent_rec in;
+    key[0] = '\0';
+    if (store_link_by_item(t, mp->p->smtp, ev->item_id, key, NULL) != CB_OK) key[0] = '\0';
+    if (!key[0] && ev->tag && store_intent_get(t, ev->tag, &in, NULL) == CB_OK &&
+        in.op == OP_CREATE && !strcasecmp(in.mailbox, mp->p->smtp))
+        snprintf(key, STORE_KEY_MAX, "%s", in.key);
+    if (key[0]) return key_owned(key, owner) ? 0 : -1;
     char name[256];
-    pg_sink_resource_name(ev->uid, name, sizeof name);
+    pg_sink_resource_name(ev->uid ? ev->uid : ev->item_id, name, sizeof name);
     snprintf(key, STORE_KEY_MAX, "%s/%lld/%s", owner, mp->calendar_id, name);
+    return 0;
 }
 
 static void conflict(mperson *mp, store_txn *t, const char *key, link_rec *l, const char *what)
@@ -176,7 +190,12 @@ static int apply_event(mperson *mp, store_txn *t, ews_event *ev, int force)
     if (!ev->item_id || !ev->n || ev->items[0]->role != ROLE_MAIN) return CB_OK;
     rep->ex_read++;
     char key[STORE_KEY_MAX], fp[17];
-    key_for(mp, t, ev, key);
+    if (key_for(mp, t, ev, key) < 0) {
+        rep->failed++;
+        report_add(rep, ev->item_id, 1, "Exchange item of %s is linked outside their own "
+                   "calendar (%s); not written", mp->p->smtp, key);
+        return CB_OK;
+    }
     ews_item_fingerprint(ev->items[0], fp);
     link_rec l;
     int linked = store_link_get(t, key, &l, NULL) == CB_OK;

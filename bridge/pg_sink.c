@@ -22,6 +22,8 @@ struct pg_sink {
     PGconn *conn;
     const tzmap *tz;
     char *default_tz;
+    char owned_owner[256];   /* the last calendar found in its owner's home */
+    long long owned_cal;
 };
 
 static int db_err(pg_sink *s, cb_err *err, const char *what)
@@ -161,6 +163,30 @@ int pg_sink_home(pg_sink *s, const char *owner, long long *calendar_id, cb_err *
     if (found && *calendar_id) return CB_OK;
     if (found) return cb_errf(err, CB_ENOTFOUND, "home of %s has no calendar", owner);
     return create_home(s, owner, calendar_id, err);
+}
+
+/* A calendar is written only when owner's own home binds it as owner
+ * (BIND_MODE 0): a key that names anybody else's calendar is refused,
+ * whoever built it. */
+static int check_owned(pg_sink *s, const char *owner, long long cal, cb_err *err)
+{
+    if (cal == s->owned_cal && !strcmp(owner, s->owned_owner)) return CB_OK;
+    char id[32];
+    snprintf(id, sizeof id, "%lld", cal);
+    const char *p[2] = {owner, id};
+    PGresult *r;
+    int rc = run(s, "SELECT 1 FROM CALENDAR_BIND b JOIN CALENDAR_HOME h"
+                    "   ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
+                    " WHERE h.OWNER_UID = $1 AND b.CALENDAR_RESOURCE_ID = $2 AND b.BIND_MODE = 0",
+                 2, p, &r, err);
+    if (rc) return rc;
+    int owned = PQntuples(r) > 0;
+    PQclear(r);
+    if (!owned) return cb_errf(err, CB_EINVAL, "calendar %lld is not in %s's own home; refused",
+                               cal, owner);
+    s->owned_cal = cal;
+    snprintf(s->owned_owner, sizeof s->owned_owner, "%s", owner);
+    return CB_OK;
 }
 
 /* ---- the free/busy index ---------------------------------------------- */
@@ -403,6 +429,7 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     long long old_size = 0;
     out->calendar_id = calendar_id;
     if (rc == CB_OK && !calendar_id) rc = pg_sink_home(s, owner, &out->calendar_id, err);
+    else if (rc == CB_OK) rc = check_owned(s, owner, calendar_id, err);
     snprintf(calid, sizeof calid, "%lld", out->calendar_id);
     /* Expanded first: the row carries the limits, and its id keys the index. */
     span sp = {0};
@@ -425,7 +452,8 @@ int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const c
                    pg_written *out, cb_err *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = calendar_id ? CB_OK : pg_sink_home(s, owner, &calendar_id, err);
+    int rc = calendar_id ? check_owned(s, owner, calendar_id, err)
+                         : pg_sink_home(s, owner, &calendar_id, err);
     if (rc) return rc;
     out->calendar_id = calendar_id;
     char calid[32];

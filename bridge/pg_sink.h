@@ -50,14 +50,16 @@ void pg_sink_rollback(pg_sink *s);
 int pg_sink_home(pg_sink *s, const char *owner, long long *calendar_id, cb_err *err);
 
 /* Creates or replaces resource name (one iCalendar UID) in owner's
- * calendar calendar_id (0: the default one). CB_EPARSE for text that is
+ * calendar calendar_id (0: the default one). CB_EINVAL when calendar_id is
+ * not bound to owner's own home (never written); CB_EPARSE for text that is
  * not one VCALENDAR; a recurrence that cannot be expanded is stored with
  * no index rows. */
 int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char *name,
                 const char *ics, pg_written *out, cb_err *err);
 
 /* Removes resource name from owner's calendar calendar_id (0: the default
- * one). CB_ENOTFOUND when it is not there. */
+ * one). CB_ENOTFOUND when it is not there; CB_EINVAL when the calendar is
+ * not owner's own. */
 int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const char *name,
                    pg_written *out, cb_err *err);
 

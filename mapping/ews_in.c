@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "occur.h"
+#include "xml_in.h"
 
 #define T_NS "http://schemas.microsoft.com/exchange/services/2006/types"
 
@@ -392,6 +393,7 @@ static void add_event(parse_state *ps, const xmlNode *n)
     ev->item_id = attr(child(n, "ItemId"), "Id");
     ev->change_key = attr(child(n, "ItemId"), "ChangeKey");
     ev->source = stamp_value(n, EWS_PROP_SOURCE);
+    ev->tag = stamp_value(n, EWS_PROP_TAG);
     char *lm = text(n, "LastModifiedTime");
     if (lm && occur_parse_xs(lm, NULL, &ev->modified) != 0) ev->modified = 0;
     free(lm);
@@ -485,9 +487,8 @@ int ews_in_parse(const char *xml, size_t len, const tzmap *m, ews_event ***out, 
 {
     *out = NULL;
     *n = 0;
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc) return cb_errf(err, CB_EPARSE, "not XML");
+    xmlDoc *doc = xml_in_read(xml, len, err);
+    if (!doc) return err ? err->code : CB_EPARSE;
     parse_state ps = {.m = m};
     xmlNode *root = xmlDocGetRootElement(doc);
     collect(&ps, root);

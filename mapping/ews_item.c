@@ -126,6 +126,7 @@ void ews_event_free(ews_event *ev)
     free(ev->item_id);
     free(ev->change_key);
     free(ev->source);
+    free(ev->tag);
     free(ev);
 }
 

@@ -85,7 +85,9 @@ typedef struct ews_event {
     char *warnings;             /* "; "-separated, NULL when none */
     /* Read from EWS (ews_in.h) only, NULL otherwise: */
     char *item_id, *change_key; /* the main item's */
-    char *source;               /* its calbridge-source stamp: the Apple key */
+    char *source;               /* its calbridge-source stamp (the item's owner
+                                 * can edit it: never trusted as a key) */
+    char *tag;                  /* its calbridge-tag stamp (likewise) */
     long long modified;         /* LastModifiedTime, UTC seconds; 0 if absent */
 } ews_event;
 

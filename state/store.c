@@ -304,20 +304,36 @@ struct intent_walk {
     void *ud;
 };
 
+/* "op\tkey\tmailbox\titem_id\tfingerprint\trevision" -> in; -1 if damaged. */
+static int intent_decode(const char *tag, char *val, intent_rec *in)
+{
+    char *f[6];
+    if (split_tabs(val, f, 6) != 6) return -1;
+    memset(in, 0, sizeof *in);
+    copy(in->tag, sizeof in->tag, tag);
+    in->op = (intent_op)f[0][0];
+    copy(in->key, sizeof in->key, f[1]);
+    copy(in->mailbox, sizeof in->mailbox, f[2]);
+    copy(in->item_id, sizeof in->item_id, f[3]);
+    copy(in->fingerprint, sizeof in->fingerprint, f[4]);
+    in->revision = strtoll(f[5], NULL, 10);
+    return 0;
+}
+
 static int intent_step(void *ud, char *key, char *val)
 {
     struct intent_walk *w = ud;
     intent_rec in;
-    char *f[6];
-    if (split_tabs(val, f, 6) != 6) return 0;
-    copy(in.tag, sizeof in.tag, key);
-    in.op = (intent_op)f[0][0];
-    copy(in.key, sizeof in.key, f[1]);
-    copy(in.mailbox, sizeof in.mailbox, f[2]);
-    copy(in.item_id, sizeof in.item_id, f[3]);
-    copy(in.fingerprint, sizeof in.fingerprint, f[4]);
-    in.revision = strtoll(f[5], NULL, 10);
-    return w->fn(w->ud, &in);
+    return intent_decode(key, val, &in) ? 0 : w->fn(w->ud, &in);
+}
+
+int store_intent_get(store_txn *t, const char *tag, intent_rec *out, cb_err *err)
+{
+    char buf[4096];
+    int rc = get_text(t, t->s->intents, tag, buf, sizeof buf, err);
+    if (rc) return rc;
+    if (intent_decode(tag, buf, out)) return cb_errf(err, CB_EPARSE, "intent %s is damaged", tag);
+    return CB_OK;
 }
 
 int store_intent_each(store_txn *t, int (*fn)(void *ud, const intent_rec *in),

@@ -80,6 +80,8 @@ int store_link_count(store_txn *t, const char *owner, long *n, cb_err *err);
 
 int store_intent_put(store_txn *t, const intent_rec *in, cb_err *err);
 int store_intent_del(store_txn *t, const char *tag, cb_err *err);
+/* The pending intent with this tag; CB_ENOTFOUND if none. */
+int store_intent_get(store_txn *t, const char *tag, intent_rec *out, cb_err *err);
 int store_intent_each(store_txn *t, int (*fn)(void *ud, const intent_rec *in),
                       void *ud, cb_err *err);
 /* A fresh random tag (32 hex digits) from /dev/urandom. */

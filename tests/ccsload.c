@@ -12,7 +12,9 @@
  *
  * Objects are written by the bridge's own pg_sink (see bridge/pg_sink.h),
  * which writes them as CalendarServer does; this program only plays the
- * Apple client that saves them. CCSLOAD_TZ places floating times (UTC).
+ * Apple client that saves them. CCSLOAD_TZ places floating times (UTC);
+ * CCSLOAD_CALENDAR names a calendar by resource id instead of the default
+ * one (the writer refuses one that is not in OWNER_UID's own home).
  * "%(now)s", "%(now-1)s", "%(now+1)s" in a file become the current year
  * (CalendarServer's own test data is written with these).
  */
@@ -60,7 +62,8 @@ static void put_one(const char *owner, const char *name, icalcomponent *cal)
     char *text = icalcomponent_as_ical_string_r(cal);
     pg_written w;
     cb_err e;
-    int rc = pg_sink_put(db, owner, 0, name, text, &w, &e);
+    const char *calendar = getenv("CCSLOAD_CALENDAR");
+    int rc = pg_sink_put(db, owner, calendar ? atoll(calendar) : 0, name, text, &w, &e);
     if (rc == CB_EPARSE) fprintf(stderr, "ccsload: %s (skipped)\n", e.msg);
     else check(rc, &e);
     free(text);

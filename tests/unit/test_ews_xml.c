@@ -9,6 +9,7 @@
 
 #include "../../bridge/ews_stream.h"
 #include "../../bridge/ews_xml.h"
+#include "../../mapping/ews_in.h"
 
 #define SAMPLES "../shared/ews/samples/"
 
@@ -76,10 +77,13 @@ static void rejects_non_soap_and_hostile_input(void **st)
                       "<m:R xmlns:m=\"m\"><m:ResponseMessages><m:X ResponseClass=\"Error\">"
                       "<m:MessageText>&e;</m:MessageText></m:X></m:ResponseMessages></m:R>"
                       "</s:Body></s:Envelope>";
-    assert_int_equal(ews_xml_parse(xxe, strlen(xxe), &r, &e), CB_OK);
-    assert_int_equal(r->nmsgs, 1);
-    assert_null(strstr(r->msgs[0].text, "root:"));
-    ews_response_free(r);
+    /* An external entity is not merely left unresolved: the DTD that
+     * declares it is refused, and the message says so. */
+    r = NULL;
+    assert_int_equal(ews_xml_parse(xxe, strlen(xxe), &r, &e), CB_EPARSE);
+    assert_null(r);
+    assert_non_null(strstr(e.msg, "DTD"));
+    assert_null(strstr(e.msg, "root:"));
 }
 
 static void envelope_carries_version_and_impersonation(void **st)
@@ -204,6 +208,89 @@ static void splits_streamed_envelopes(void **st)
     free(x);
 }
 
+#define SOAP_OPEN "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+#define SOAP_CLOSE "</s:Body></s:Envelope>"
+
+/* Two chained internal entities: SIGSEGV (unbounded recursion) before. */
+static void refuses_chained_entities(void **st)
+{
+    (void)st;
+    const char *x = "<?xml version=\"1.0\"?><!DOCTYPE s:Envelope [<!ENTITY a \"<x>&b;</x>\">"
+                    "<!ENTITY b \"<y>&a;</y>\">]>" SOAP_OPEN "<m:ResponseMessages "
+                    "xmlns:m=\"m\">&a;&b;</m:ResponseMessages>" SOAP_CLOSE;
+    ews_response *r = NULL;
+    cb_err e = {0};
+    assert_int_equal(ews_xml_parse(x, strlen(x), &r, &e), CB_EPARSE);
+    assert_null(r);
+    assert_non_null(strstr(e.msg, "DTD"));
+}
+
+/* One entity referenced 100,000 times: 1 GB and 13 s before. */
+static void refuses_entity_expansion(void **st)
+{
+    (void)st;
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_cat(&b, "<?xml version=\"1.0\"?><!DOCTYPE s:Envelope [<!ENTITY big \"");
+    for (int i = 0; i < 10240; i++) sbuf_cat(&b, "x");
+    sbuf_cat(&b, "\">]>" SOAP_OPEN "<m:ResponseMessages xmlns:m=\"m\"><m:R>");
+    for (int i = 0; i < 100000; i++) sbuf_cat(&b, "&big;");
+    sbuf_cat(&b, "</m:R></m:ResponseMessages>" SOAP_CLOSE);
+    ews_response *r = NULL;
+    cb_err e = {0};
+    assert_int_equal(ews_xml_parse(b.s, b.len, &r, &e), CB_EPARSE);
+    assert_non_null(strstr(e.msg, "DTD"));
+    /* The GetItem reader (ews_in) refuses it the same way. */
+    ews_event **ev = NULL;
+    size_t n = 0;
+    assert_int_equal(ews_in_parse(b.s, b.len, NULL, &ev, &n, &e), CB_EPARSE);
+    assert_null(ev);
+    sbuf_free(&b);
+}
+
+/* 1,000,000 nested elements: SIGSEGV before (XML_PARSE_HUGE lifted the
+ * depth limit). Refused, and quickly: nothing walks it recursively. */
+static void refuses_deep_nesting(void **st)
+{
+    (void)st;
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_cat(&b, SOAP_OPEN);
+    for (int i = 0; i < 1000000; i++) sbuf_cat(&b, "<a>");
+    for (int i = 0; i < 1000000; i++) sbuf_cat(&b, "</a>");
+    sbuf_cat(&b, SOAP_CLOSE);
+    assert_false(sbuf_failed(&b));
+    ews_response *r = NULL;
+    cb_err e = {0};
+    assert_int_equal(ews_xml_parse(b.s, b.len, &r, &e), CB_EPARSE);
+    ews_event **ev = NULL;
+    size_t n = 0;
+    assert_int_equal(ews_in_parse(b.s, b.len, NULL, &ev, &n, &e), CB_EPARSE);
+    sbuf_free(&b);
+    /* 200 levels is within the limit and the fault is still found. */
+    sbuf_init(&b);
+    sbuf_cat(&b, SOAP_OPEN);
+    for (int i = 0; i < 200; i++) sbuf_cat(&b, "<a>");
+    sbuf_cat(&b, "<s:Fault><faultcode>a:ErrorX</faultcode></s:Fault>");
+    for (int i = 0; i < 200; i++) sbuf_cat(&b, "</a>");
+    sbuf_cat(&b, SOAP_CLOSE);
+    assert_int_equal(ews_xml_parse(b.s, b.len, &r, &e), CB_OK);
+    assert_true(r->fault);
+    assert_string_equal(r->fault_code, "ErrorX");
+    ews_response_free(r);
+    sbuf_free(&b);
+}
+
+static void answer_limits_follow_the_operation(void **st)
+{
+    (void)st;
+    assert_int_equal(ews_xml_answer_limit("<m:GetItem><m:ItemShape/></m:GetItem>"), 64u << 20);
+    assert_int_equal(ews_xml_answer_limit("<m:SyncFolderItems>"), 16u << 20);
+    assert_int_equal(ews_xml_answer_limit("<m:CreateItem SendMeetingInvitations=\"x\">"), 4u << 20);
+    /* A prefix of a longer name does not count. */
+    assert_int_equal(ews_xml_answer_limit("<m:GetItemX>"), 4u << 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
@@ -215,6 +302,10 @@ int main(void)
         cmocka_unit_test(parses_real_batch_answers_in_order),
         cmocka_unit_test(rejects_non_soap_and_hostile_input),
         cmocka_unit_test(envelope_carries_version_and_impersonation),
+        cmocka_unit_test(refuses_chained_entities),
+        cmocka_unit_test(refuses_entity_expansion),
+        cmocka_unit_test(refuses_deep_nesting),
+        cmocka_unit_test(answer_limits_follow_the_operation),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
 }

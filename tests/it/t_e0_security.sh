@@ -1,0 +1,45 @@
+# What one person can do to another through content they can edit: nothing.
+# mallory is on Exchange; her items' calbridge stamps are hers to edit, and
+# must not decide whose calendar is written (defect: an item stamped with
+# victor's calendar overwrote victor's event on both sides, and deleting it
+# deleted his).
+SEC=$WORK/security
+mkdir -p "$SEC"
+MALLORY=30000000-0000-0000-0000-00000000000a
+VICTOR=30000000-0000-0000-0000-00000000000b
+printf 'owner_uid,smtp,wave,kind\n%s,mallory@example.org,1,user\n%s,victor@example.org,2,user\n' \
+    "$MALLORY" "$VICTOR" >"$SEC/people.csv"
+sed -e "s|^map = .*|map = $SEC/people.csv|" -e "s|^dir = .*|dir = $SEC/state|" "$WORK/calbridge.conf" >"$SEC/conf"
+cbs() { $B/calbridge -c "$SEC/conf" "$@"; }
+load put "$VICTOR" "$SHARED/ccs/ics/OneEvent.ics" victor-own.ics
+load put "$MALLORY" "$SHARED/ccs/ics/OneEvent.ics" mallory-own.ics
+cbs sync --once >/dev/null
+cbs cutover --person "$MALLORY" >/dev/null
+victor_cal=$(pg_psql "$WORK/pg" -At -c "SELECT b.CALENDAR_RESOURCE_ID FROM CALENDAR_BIND b JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$VICTOR' AND b.CALENDAR_RESOURCE_NAME = 'calendar'")
+victor_md5() { pg_psql "$WORK/pg" -At -c "SELECT MD5 FROM CALENDAR_OBJECT WHERE CALENDAR_RESOURCE_ID = $victor_cal AND RESOURCE_NAME = 'victor-own.ics'"; }
+victor_item() { calendar_items victor@example.org | awk -F'\t' '$5 ~ /victor-own.ics$/ {print $3 "|" $8}'; }
+md5_before=$(victor_md5)
+item_before=$(victor_item)
+[ -n "$md5_before" ] && [ -n "$item_before" ] && ok "victor's event is on both sides" || not_ok "victor's event is missing before the attack"
+
+stamp() {   # an extended property in calbridge's property set
+    echo "<t:ExtendedProperty><t:ExtendedFieldURI PropertySetId=\"3c8d6a0e-5f1b-4b7e-9a2d-c41b0e7f5a19\" PropertyName=\"$1\" PropertyType=\"String\"/><t:Value>$2</t:Value></t:ExtendedProperty>"
+}
+hijack=$(ews_post mallory@example.org "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>Hijacked</t:Subject>$(stamp calbridge-source "$MALLORY/$victor_cal/victor-own.ics")$(stamp calbridge-tag 0123456789abcdef0123456789abcdef)<t:Start>2030-02-01T09:00:00Z</t:Start><t:End>2030-02-01T10:00:00Z</t:End></t:CalendarItem></m:Items></m:CreateItem>" |
+    grep -o '<t:ItemId Id="[^"]*"' | head -n 1 | cut -d'"' -f2)
+cbs sync --once >"$SEC/sync1.out"
+check "a stamp naming victor's calendar does not touch his Apple event" "$(victor_md5)" "$md5_before"
+check "nor his Exchange item" "$(victor_item)" "$item_before"
+check "the item lands in mallory's own Apple home" "$(apple_summaries "$MALLORY" | grep -c Hijacked)" 1
+check "nothing of it in victor's home" "$(apple_summaries "$VICTOR" | grep -c Hijacked)" 0
+ews_delete mallory@example.org "$hijack"
+cbs sync --once >/dev/null
+check "deleting it leaves victor's Apple event" "$(victor_md5)" "$md5_before"
+check "and his Exchange item" "$(victor_item)" "$item_before"
+check "and removes it from mallory's home" "$(apple_summaries "$MALLORY" | grep -c Hijacked)" 0
+
+# The Apple writer itself refuses a calendar outside the person's home.
+CCSLOAD_CALENDAR=$victor_cal load put "$MALLORY" "$SHARED/ccs/ics/OneEvent.ics" victor-own.ics 2>"$SEC/load.err"; rc=$?
+check "the writer refuses another person's calendar" "$rc" 1
+check "and says why" "$(grep -c "not in $MALLORY's own home" "$SEC/load.err")" 1
+check "victor's event is still his" "$(victor_md5)" "$md5_before"
