@@ -341,7 +341,12 @@ static void complete(ews_client *c, request *r, CURLcode res)
         resp = NULL;
         if (retry(c, r, retry_delay(r->attempts))) return;
     } else if (resp && resp->fault) {
-        cb_errf(&err, CB_EREMOTE, "EWS %s: %s: %s", r->mq->smtp, resp->fault_code, resp->fault_text);
+        /* A request Exchange refuses for what it carries (schema): the
+         * caller may split it to find the one item at fault. */
+        int content = !strcmp(resp->fault_code, "ErrorSchemaValidation") ||
+                      !strcmp(resp->fault_code, "ErrorInvalidRequest");
+        cb_errf(&err, content ? CB_EREJECTED : CB_EREMOTE, "EWS %s: %s: %s", r->mq->smtp,
+                resp->fault_code, resp->fault_text);
         ews_response_free(resp);
         resp = NULL;
     } else if (status != 200) {

@@ -11,6 +11,9 @@
  *   - HTTP 5xx, timeouts, resets and refused connections are retried with
  *     capped exponential backoff (0.25 s doubling to 30 s), at most
  *     EWS_MAX_ATTEMPTS times;
+ *   - a SOAP fault about the request's content (ErrorSchemaValidation,
+ *     ErrorInvalidRequest) reaches the callback as CB_EREJECTED, so that a
+ *     batch can be split to find the item at fault;
  *   - everything else reaches the callback.
  * The callback gets the parsed response (owned by the client, valid during
  * the call) or NULL with err set when the request finally failed.

@@ -266,6 +266,29 @@ static int print_conflict(void *ud, const char *name, const char *value)
     return 0;
 }
 
+static int print_failed(void *ud, const char *name, const char *value)
+{
+    if ((*(long *)ud)++ < 50) printf("  %s\n      %s\n", name + strlen("failed:"), value);
+    return 0;
+}
+
+static int count_entry(void *ud, const char *name, const char *value)
+{
+    (void)name;
+    (void)value;
+    (*(long *)ud)++;
+    return 0;
+}
+
+/* Events that could not be carried stay listed until carried or gone. */
+static void print_failed_list(store_txn *t)
+{
+    long n = 0, shown = 0;
+    store_each(t, "failed:", count_entry, &n, NULL);
+    printf("not carried     %ld%s\n", n, n > 50 ? " (the first 50:)" : "");
+    store_each(t, "failed:", print_failed, &shown, NULL);
+}
+
 static void print_plan(app *a)
 {
     pg_source *pg;
@@ -386,6 +409,7 @@ static int cmd_status(const char *conf, int argc, char **argv)
     long intents = 0;
     store_intent_each(t, count_intent, &intents, NULL);
     print_people(&a, t);
+    print_failed_list(t);
     store_abort(t);
     printf("cursor          %s\n", cursor);
     printf("pending intents %ld\n", intents);

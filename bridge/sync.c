@@ -133,6 +133,7 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
     int not_found = !m->ok && !strcmp(m->code, "ErrorItemNotFound");
     if (in->op == OP_DELETE && (m->ok || not_found)) {
         store_link_del(t, in->key, NULL);
+        store_failed_clear(t, in->key, NULL);
         rep->deleted++;
     } else if (in->op == OP_UPDATE && not_found) {
         /* Deleted on the Exchange side: forget the link, so the next change
@@ -141,8 +142,11 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
         rep->failed++;
         report_add(rep, in->key, 1, "item was deleted in Exchange; re-created on its next change");
     } else if (!m->ok) {
+        char why[sizeof m->code + sizeof m->text + 4];
+        snprintf(why, sizeof why, "%s: %s", m->code, m->text);
         rep->failed++;
-        report_add(rep, in->key, 1, "%s: %s", m->code, m->text);
+        report_add(rep, in->key, 1, "%s", why);
+        store_failed_put(t, in->key, why, NULL);
     } else {
         snprintf(l.item_id, sizeof l.item_id, "%s", in->op == OP_CREATE ? m->item_id : in->item_id);
         snprintf(l.change_key, sizeof l.change_key, "%s", m->change_key);
@@ -154,6 +158,7 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
             snprintf(w->master_id, sizeof w->master_id, "%s", l.item_id);
         }
         if (store_link_put(t, in->key, &l, NULL) == CB_OK) {
+            store_failed_clear(t, in->key, NULL);
             if (in->op == OP_CREATE) rep->created++;
             else rep->updated++;
         }
@@ -168,12 +173,60 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
 }
 
 static void submit_occurrences(sync_ctx *s, work *w);
+static int submit_batch(sync_ctx *s, batch *b, cb_err *err);
+
+/* Exchange refused a whole request for what it carries: each item is sent
+ * alone, so that only the guilty one fails. Returns 0 when split. */
+static int split_batch(sync_ctx *s, const batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        batch *one = calloc(1, sizeof *one);
+        work **w = calloc(1, sizeof *w);
+        cb_err e;
+        if (!one || !w) {
+            free(one);
+            free(w);
+            return cb_errf(&e, CB_ENOMEM, "out of memory"), fail_request(s, &e), -1;
+        }
+        *one = (batch){s, b->op, w, 1};
+        w[0] = b->w[i];
+        if (submit_batch(s, one, &e) != CB_OK) {
+            fail_request(s, &e);
+            free(w);
+            free(one);
+        }
+    }
+    return 0;
+}
+
+/* One item Exchange refused alone: reported, remembered until carried;
+ * nothing was applied, so its intent goes. */
+static void refused_alone(sync_ctx *s, work *w, const cb_err *err)
+{
+    store_txn *t;
+    cb_err e;
+    s->d.rep->failed++;
+    report_add(s->d.rep, w->in.key, 1, "refused by Exchange: %s", err->msg);
+    if (store_begin(s->d.st, 1, &t, &e) != CB_OK) {
+        fail_request(s, &e);
+        return;
+    }
+    int rc = store_failed_put(t, w->in.key, err->msg, &e);
+    if (rc == CB_OK) rc = store_intent_del(t, w->in.tag, &e);
+    if (rc == CB_OK) rc = store_commit(t, &e);
+    else store_abort(t);
+    if (rc) fail_request(s, &e);
+}
 
 static void on_batch(void *ud, const ews_response *r, const cb_err *err)
 {
     batch *b = ud;
     sync_ctx *s = b->s;
-    if (!r) {
+    if (!r && err->code == CB_EREJECTED && b->n > 1) {
+        split_batch(s, b);
+    } else if (!r && err->code == CB_EREJECTED) {
+        refused_alone(s, b->w[0], err);
+    } else if (!r) {
         fail_request(s, err);   /* intents stay pending for recovery */
     } else {
         store_txn *t;
@@ -474,7 +527,7 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
         return CB_OK;
     }
     if (c->deleted) {
-        if (!linked) return CB_OK;
+        if (!linked) return store_failed_clear(t, key, NULL);
         work *w = add_work(s, OP_DELETE, key, l.mailbox, c->revision);
         if (!w) return CB_ENOMEM;
         w->changed = c->modified;
@@ -498,7 +551,7 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
     if (rc != CB_OK) {
         rep->failed++;
         report_add(rep, key, 1, "%s", e.msg);
-        return CB_OK;
+        return store_failed_put(t, key, e.msg, NULL) == CB_EIO ? CB_EIO : CB_OK;
     }
     ews_item *it = ev->items[0];
     if (ev->n > 1)

@@ -27,6 +27,7 @@ const char *cb_strerror(int code)
     case CB_EUNSUPPORTED: return "not supported";
     case CB_EREMOTE: return "remote error";
     case CB_EBUSY: return "busy";
+    case CB_EREJECTED: return "refused by the server";
     default: return "unknown error";
     }
 }

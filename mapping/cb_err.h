@@ -20,6 +20,7 @@ enum {
     CB_EUNSUPPORTED = -6,/* valid input the mapping cannot carry yet */
     CB_EREMOTE = -7,     /* the remote side answered with an error */
     CB_EBUSY = -8,       /* throttled: retry later */
+    CB_EREJECTED = -9,   /* the remote side refused the request's content */
 };
 
 typedef struct cb_err {

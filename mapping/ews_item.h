@@ -29,6 +29,10 @@
 #define EWS_PROPSET_GUID "3c8d6a0e-5f1b-4b7e-9a2d-c41b0e7f5a19"
 #define EWS_PROP_SOURCE "calbridge-source"
 #define EWS_PROP_TAG "calbridge-tag"
+/* What Exchange accepts: ReminderMinutesBeforeStart's schema maximum, and
+ * the characters of a subject or location it keeps. */
+#define EWS_MAX_REMINDER 2629800
+#define EWS_MAX_SUBJECT 255
 
 typedef struct ews_attendee {
     char *email;

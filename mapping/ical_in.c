@@ -281,7 +281,13 @@ static void map_alarm(job *j, icalcomponent *c, long long start, long long end, 
             ews_event_warn(j->ev, "alarm after the start not carried");
             continue;
         }
-        it->reminder = (int)((start - at) / 60);
+        long long minutes = (start - at) / 60;
+        if (minutes > EWS_MAX_REMINDER) {
+            ews_event_warn(j->ev, "alarm more than five years before the start: carried "
+                                  "as Exchange's longest reminder (2629800 minutes)");
+            minutes = EWS_MAX_REMINDER;
+        }
+        it->reminder = (int)minutes;
         return;
     }
 }
@@ -697,6 +703,46 @@ static int map_uid(job *j)
     return rc;
 }
 
+/* Cuts s to at most max characters (UTF-8), at a character boundary. */
+static int cut_chars(char *s, size_t max)
+{
+    size_t chars = 0;
+    for (char *c = s; c && *c; c++) {
+        if (((unsigned char)*c & 0xc0) == 0x80) continue;
+        if (++chars > max) {
+            *c = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* "YYYY-..." within Exchange's 1601-9999 (xs:dateTime it can store). */
+static int year_ok(const char *t)
+{
+    int y = atoi(t);
+    return y >= 1601 && y <= 9999;
+}
+
+/* What Exchange bounds, checked before anything is batched: one event out
+ * of range must fail alone, named, not fault its neighbours' request. */
+static int check_bounds(job *j, ews_item *it)
+{
+    if (!year_ok(it->start) || !year_ok(it->end))
+        return cb_errf(j->err, CB_EUNSUPPORTED, "event %s: %s .. %s is outside the "
+                       "years Exchange stores (1601-9999)", j->uid, it->start, it->end);
+    if (cut_chars(it->subject, EWS_MAX_SUBJECT) | cut_chars(it->location, EWS_MAX_SUBJECT))
+        ews_event_warn(j->ev, "subject or location cut to Exchange's 255 characters");
+    for (size_t i = 0; i < it->nocc; i++) {
+        if (!year_ok(it->occ[i].original_start))
+            return cb_errf(j->err, CB_EUNSUPPORTED, "event %s: an occurrence outside the years "
+                           "Exchange stores (1601-9999)", j->uid);
+        int rc = it->occ[i].item ? check_bounds(j, it->occ[i].item) : CB_OK;
+        if (rc) return rc;
+    }
+    return CB_OK;
+}
+
 static int map_one(icalcomponent *cal, const char *uid, const map_ctx *ctx, ews_event **out,
                    cb_err *err)
 {
@@ -708,6 +754,7 @@ static int map_one(icalcomponent *cal, const char *uid, const map_ctx *ctx, ews_
     }
     int rc = map_uid(&j);
     tzdef_cache_free(&j.zones);
+    for (size_t i = 0; rc == CB_OK && i < j.ev->n; i++) rc = check_bounds(&j, j.ev->items[i]);
     if (rc == CB_OK && j.ev->n == 0)
         rc = cb_errf(err, CB_EUNSUPPORTED, "event %s: no occurrence to carry", uid);
     if (rc != CB_OK) {

@@ -421,6 +421,21 @@ int store_conflict_add(store_txn *t, const char *key, const char *message, cb_er
     return store_put(t, name, message, err);
 }
 
+int store_failed_put(store_txn *t, const char *what, const char *reason, cb_err *err)
+{
+    char name[STORE_KEY_MAX];
+    snprintf(name, sizeof name, "failed:%s", what);
+    return store_put(t, name, reason, err);
+}
+
+int store_failed_clear(store_txn *t, const char *what, cb_err *err)
+{
+    char name[STORE_KEY_MAX];
+    snprintf(name, sizeof name, "failed:%s", what);
+    int rc = store_del(t, name, err);
+    return rc == CB_ENOTFOUND ? CB_OK : rc;
+}
+
 int store_del_prefix(store_txn *t, const char *prefix, cb_err *err)
 {
     MDB_cursor *cur;

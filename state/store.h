@@ -16,6 +16,8 @@
  *              refetch:<key>       an Exchange item to write into Apple again;
  *              repush:<key>        an Apple event to write into Exchange again;
  *              lag:<owner>         when their last change was carried, and its lag;
+ *              failed:<key>        an event that could not be carried, and why
+ *                                  (kept until it is carried or gone);
  *              meta:<name>         last error, counters.
  *
  * A source key is "owner_uid/calendar_resource_id/resource_name".
@@ -104,6 +106,12 @@ int store_each(store_txn *t, const char *prefix,
 /* Records an edit made on a mirror side (overwritten by the authority):
  * "conflict:<UTC time>:<key>" = message. */
 int store_conflict_add(store_txn *t, const char *key, const char *message, cb_err *err);
+
+/* An event that could not be carried: "failed:<what>" = reason, where what
+ * is a source key or "exchange:<mailbox>/<ItemId>". Cleared (no error when
+ * absent) once it is carried or deleted. */
+int store_failed_put(store_txn *t, const char *what, const char *reason, cb_err *err);
+int store_failed_clear(store_txn *t, const char *what, cb_err *err);
 
 /* The last change carried for owner: "lag:<owner>" = "<UTC seconds when
  * written> <milliseconds since the change was made on its side>

@@ -17,6 +17,13 @@
  *   POST /sim/control?expire=1       every subscription expires (open
  *                      streams get the error envelope and Closed)
  *   POST /sim/control?badsync=1      every SyncState becomes invalid
+ *   POST /sim/control?reject=TEXT    a request whose text contains TEXT is
+ *                      refused whole with ErrorSchemaValidation, as Exchange
+ *                      refuses a value it does not take ("reject=" ends it)
+ *   POST /sim/control?endless=1      SyncFolderItems never says
+ *                      IncludesLastItemInRange (a hostile or broken server)
+ *   POST /sim/control?unavailable=N&retryafter=S  the next N requests get
+ *                      HTTP 503 with Retry-After: S
  *   POST /sim/control?heartbeat=MS&minute=MS  stream heartbeat interval
  *                      (default 5000) and the length of a ConnectionTimeout
  *                      minute (default 60000), so tests need not wait
@@ -58,7 +65,8 @@ typedef struct sim {
     xmlSchemaPtr schema;
     char *basic;        /* "user:password" */
     char *token;
-    int busy, fail500, drop, backoff_ms;
+    int busy, fail500, drop, backoff_ms, unavailable, retry_after_s;
+    char reject[256];
     sbuf log;
     struct timespec t0;
     char schema_error[1024];
@@ -208,6 +216,15 @@ static int inject(sim *s, struct evhttp_request *req)
         evhttp_send_reply(req, 500, "Dropped", NULL);
         return 1;
     }
+    if (s->unavailable > 0) {
+        s->unavailable--;
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", s->retry_after_s);
+        log_line(s, NULL, NULL, "http503", NULL, NULL);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        reply(req, 503, "text/html", "<html><body>Service Unavailable</body></html>");
+        return 1;
+    }
     if (s->fail500 > 0) {
         s->fail500--;
         log_line(s, NULL, NULL, "http500", NULL, NULL);
@@ -245,6 +262,14 @@ static const char *send_attr(xmlNode *op)
 
 static void stream_start(sim *s, struct evhttp_request *req, xmlNode *op, const char *mailbox);
 
+static int contains_text(xmlNode *op, const char *what)
+{
+    xmlChar *t = xmlNodeGetContent(op);
+    int found = t && strstr((const char *)t, what);
+    xmlFree(t);
+    return found;
+}
+
 static void handle_ews(sim *s, struct evhttp_request *req)
 {
     if (!auth_ok(s, req)) {
@@ -281,6 +306,10 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         snprintf(text, sizeof text, "The request failed schema validation: %s", s->schema_error);
         log_line(s, (const char *)op->name, mailbox, "schema", anchor, s->schema_error);
         fault(req, "ErrorSchemaValidation", text, NULL);
+    } else if (s->reject[0] && contains_text(op, s->reject)) {
+        log_line(s, (const char *)op->name, mailbox, "rejected", anchor, NULL);
+        fault(req, "ErrorSchemaValidation", "The request failed schema validation: a value "
+              "is out of range.", NULL);
     } else if (!strcmp((const char *)op->name, "GetStreamingEvents")) {
         log_line(s, "GetStreamingEvents", mailbox, "stream-open", anchor, NULL);
         stream_start(s, req, op, mailbox);
@@ -495,6 +524,10 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "backoff"))) s->backoff_ms = atoi(v);
     if ((v = evhttp_find_header(&q, "fail500"))) s->fail500 = atoi(v);
     if ((v = evhttp_find_header(&q, "drop"))) s->drop = atoi(v);
+    if ((v = evhttp_find_header(&q, "reject"))) snprintf(s->reject, sizeof s->reject, "%s", v);
+    if ((v = evhttp_find_header(&q, "endless"))) sim_store_set_endless(s->store, atoi(v));
+    if ((v = evhttp_find_header(&q, "unavailable"))) s->unavailable = atoi(v);
+    if ((v = evhttp_find_header(&q, "retryafter"))) s->retry_after_s = atoi(v);
     if ((v = evhttp_find_header(&q, "dropstream"))) s->drop_stream = atoi(v);
     if ((v = evhttp_find_header(&q, "heartbeat"))) s->heartbeat_ms = atoi(v);
     if ((v = evhttp_find_header(&q, "minute"))) s->minute_ms = atoi(v);

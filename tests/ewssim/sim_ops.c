@@ -61,6 +61,7 @@ struct sim_store {
     size_t nsubs;
     unsigned long next_sub;
     unsigned sync_gen;      /* bumped to invalidate every SyncState */
+    int endless;            /* SyncFolderItems never reaches the end */
     const tzmap *tz;        /* for expanding recurrences (availability) */
 };
 
@@ -822,7 +823,7 @@ static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
                 "<m:ResponseCode>NoError</m:ResponseCode><m:SyncState>");
     b64(st, b);
     sbuf_printf(b, "</m:SyncState><m:IncludesLastItemInRange>%s</m:IncludesLastItemInRange>"
-                   "<m:Changes>", pos >= s->nlog ? "true" : "false");
+                   "<m:Changes>", pos >= s->nlog && !s->endless ? "true" : "false");
     if (ch.s) sbuf_cat(b, ch.s);
     sbuf_cat(b, "</m:Changes></m:SyncFolderItemsResponseMessage>");
     sbuf_free(&ch);
@@ -917,6 +918,11 @@ size_t sim_store_sub_events(sim_store *s, const char *id, sbuf *out)
 void sim_store_expire_subs(sim_store *s)
 {
     for (size_t i = 0; i < s->nsubs; i++) s->subs[i].expired = 1;
+}
+
+void sim_store_set_endless(sim_store *s, int on)
+{
+    s->endless = on;
 }
 
 void sim_store_invalidate_sync(sim_store *s)

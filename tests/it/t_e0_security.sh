@@ -43,3 +43,33 @@ CCSLOAD_CALENDAR=$victor_cal load put "$MALLORY" "$SHARED/ccs/ics/OneEvent.ics" 
 check "the writer refuses another person's calendar" "$rc" 1
 check "and says why" "$(grep -c "not in $MALLORY's own home" "$SEC/load.err")" 1
 check "victor's event is still his" "$(victor_md5)" "$md5_before"
+
+# One bad Apple event fails alone, named with its reason, and stays listed
+# in status until it is carried or gone (defect: an alarm five years early
+# or a year-0001 start faulted the person's whole CreateItem, every pass).
+evt() {   # evt UID SUMMARY DTSTART [extra lines]
+    printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:%s\r\nDURATION:PT1H\r\nSUMMARY:%s\r\n%bEND:VEVENT\r\nEND:VCALENDAR\r\n' "$1" "$3" "$2" "${4:-}"
+}
+evt far-alarm "Far alarm" 20300301T090000Z "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER;VALUE=DATE-TIME:20200101T000000Z\r\nEND:VALARM\r\n" >"$SEC/far.ics"
+evt year-one "Year one" 00010101T090000Z >"$SEC/y1.ics"
+evt poison "Poison REJECTME" 20300302T090000Z >"$SEC/poison.ics"
+evt good-1 "Good one" 20300303T090000Z >"$SEC/g1.ics"
+evt good-2 "Good two" 20300304T090000Z >"$SEC/g2.ics"
+for f in far y1 poison g1 g2; do load put "$VICTOR" "$SEC/$f.ics" "$f.ics"; done
+sim_control reject=REJECTME
+cbs sync --once >"$SEC/bad.out"; rc=$?
+check "bad Apple events: exit 3" "$rc" 3
+victor_subjects() { calendar_items victor@example.org | cut -f8 | sort | tr '\n' '|'; }
+check "the good events and the clamped alarm reached Exchange" "$(victor_subjects | grep -o 'Far alarm|Good one|Good two|' )" "Far alarm|Good one|Good two|"
+far_id=$(calendar_items victor@example.org | awk -F'\t' '$8 == "Far alarm" {print $3}')
+check "the early alarm carries Exchange's longest reminder" "$(ews_post victor@example.org "<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id=\"$far_id\"/></m:ItemIds></m:GetItem>" | grep -o '<t:ReminderMinutesBeforeStart>[0-9]*' | cut -d'>' -f2)" 2629800
+check "the year-0001 event is named with its reason" "$(grep -c 'y1.ics.*outside the years Exchange stores' "$SEC/bad.out")" 1
+check "the event Exchange refused is named, alone" "$(grep -c 'poison.ics.*refused by Exchange: .*ErrorSchemaValidation' "$SEC/bad.out")" 1
+check "status lists both as not carried" "$(cbs status | awk '/^not carried/ {print $3}')" 2
+sim_control reject=
+evt poison "Poison fixed" 20300302T090000Z >"$SEC/poison.ics"
+load put "$VICTOR" "$SEC/poison.ics" poison.ics
+load delete "$VICTOR" y1.ics
+cbs sync --once >/dev/null
+check "once fixed it is carried" "$(victor_subjects | grep -c 'Poison fixed')" 1
+check "carried or gone: status lists nothing" "$(cbs status | awk '/^not carried/ {print $3}')" 0
