@@ -12,6 +12,10 @@
 
 #define SYNC_MAX_CHANGES 512
 #define STATE_MAX 65536
+/* Pages of SyncFolderItems one pass reads for a person: 51,200 changes,
+ * more than a calendar holds; a server that never says
+ * IncludesLastItemInRange is left for the next pass. */
+#define SYNC_MAX_PAGES 100
 
 typedef struct fetch {
     char item_id[STORE_ID_MAX];
@@ -24,8 +28,11 @@ typedef struct mperson {
     authority auth;
     char *state;            /* SyncState being advanced (owned) */
     int had_state;
-    ews_change *ch;         /* collected over the pages */
+    ews_change *ch;         /* this page's changes: each page is written
+                             * and its SyncState stored before the next */
     size_t nch;
+    int pages, last;        /* pages read this pass; the server's end */
+    long links0, dels;      /* links at the pass's start; deleted so far */
     fetch *fetch;
     size_t nfetch, next;
     long long calendar_id;  /* default calendar of the Apple home */
@@ -85,7 +92,18 @@ static void person_done(mperson *mp, int rc, const cb_err *err)
     one_done(m);
 }
 
-/* Everything of the pass is written: the SyncState may move. */
+static void sync_next(mperson *mp);
+
+/* The next page starts from what this one stored, with nothing kept. */
+static void next_page(mperson *mp)
+{
+    mp->nch = 0;
+    mp->nfetch = mp->next = mp->sent = 0;
+    mp->single = 0;
+    sync_next(mp);
+}
+
+/* Everything of the page is written: the SyncState may move. */
 static void person_commit(mperson *mp)
 {
     store_txn *t;
@@ -96,9 +114,16 @@ static void person_commit(mperson *mp)
         snprintf(name, sizeof name, "syncstate:%s", mp->p->smtp);
         rc = store_put(t, name, mp->state ? mp->state : "", &e);
         snprintf(name, sizeof name, "refetch:%s/", mp->p->owner_uid);
-        if (rc == CB_OK) rc = store_del_prefix(t, name, &e);
+        if (rc == CB_OK && mp->pages == 0) rc = store_del_prefix(t, name, &e);
         rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
     }
+    if (rc == CB_OK && !mp->last && ++mp->pages < SYNC_MAX_PAGES) {
+        next_page(mp);
+        return;
+    }
+    if (rc == CB_OK && !mp->last)
+        report_add(mp->m->d.rep, mp->p->smtp, 0, "SyncFolderItems did not reach the end after %d "
+                   "pages; the rest is read on the next pass", SYNC_MAX_PAGES);
     person_done(mp, rc, &e);
 }
 
@@ -212,15 +237,21 @@ static int apply_event(mperson *mp, store_txn *t, ews_event *ev, int force)
         return CB_OK;
     }
     cb_err e = {0};
-    int rc = write_apple(mp, t, key, ev, fp, &e);
-    if (rc == CB_EIO) return rc;
+    char what[STORE_KEY_MAX];
+    snprintf(what, sizeof what, "exchange:%s/%s", mp->p->smtp, ev->item_id);
+    /* Each object under its own savepoint: one PostgreSQL refuses fails
+     * alone; only a lost connection stops the batch. */
+    int rc = pg_sink_mark(mp->m->d.sink, &e);
+    if (rc == CB_OK) rc = write_apple(mp, t, key, ev, fp, &e);
+    if (rc && pg_sink_undo(mp->m->d.sink, NULL) != CB_OK) return CB_EIO;
     if (rc) {
         rep->failed++;
-        report_add(rep, key, 1, "not written into Apple: %s", e.msg);
-        return CB_OK;
+        report_add(rep, key, 1, "%s item %s: not written into Apple: %s", mp->p->smtp,
+                   ev->item_id, e.msg);
+        return store_failed_put(t, what, e.msg, NULL) == CB_OK ? CB_OK : CB_EIO;
     }
     rep->ex_written++;
-    return CB_OK;
+    return store_failed_clear(t, what, NULL) == CB_OK ? CB_OK : CB_EIO;
 }
 
 /* ---- fetching --------------------------------------------------------- */
@@ -244,7 +275,8 @@ static int apply_events(mperson *mp, ews_event **ev, size_t n, cb_err *err)
         rc = apply_event(mp, t, ev[i], force);
     }
     if (rc != CB_OK) {
-        cb_errf(err, rc, "writing into Apple failed; the batch is repeated next pass");
+        cb_errf(err, rc, "writing %s's items into Apple failed (database or state store); "
+                "the batch is repeated next pass", mp->p->smtp);
         store_abort(t);
         pg_sink_rollback(m->d.sink);
         return rc;
@@ -334,9 +366,11 @@ static int too_many_deletes(mperson *mp, store_txn *t, long deletes)
 {
     const config *cfg = mp->m->d.cfg;
     if (mp->m->d.force_delete || deletes < cfg->mass_delete_min) return 0;
-    long links = 0;
-    store_link_count(t, mp->p->owner_uid, &links, NULL);
-    return deletes * 100 > (long)cfg->mass_delete_percent * (links ? links : 1);
+    /* Counted over the whole pass: deletions spread over pages add up. */
+    if (mp->pages == 0) store_link_count(t, mp->p->owner_uid, &mp->links0, NULL);
+    deletes += mp->dels;
+    if (deletes < cfg->mass_delete_min) return 0;
+    return deletes * 100 > (long)cfg->mass_delete_percent * (mp->links0 ? mp->links0 : 1);
 }
 
 static int delete_one(mperson *mp, store_txn *t, const char *key, link_rec *l, cb_err *err)
@@ -370,6 +404,8 @@ static int collect_deletes(mperson *mp, store_txn *t, del **out, long *n)
     for (size_t i = 0; i < mp->nch; i++) {
         if (mp->ch[i].kind != 'D') continue;
         char key[STORE_KEY_MAX];
+        snprintf(key, sizeof key, "exchange:%s/%s", mp->p->smtp, mp->ch[i].item_id);
+        if (store_failed_clear(t, key, NULL) != CB_OK) return CB_EIO;
         if (store_link_by_item(t, mp->p->smtp, mp->ch[i].item_id, key, NULL) != CB_OK) continue;
         del *v = realloc(*out, (size_t)(*n + 1) * sizeof *v);
         if (!v) return CB_ENOMEM;
@@ -402,6 +438,7 @@ static int apply_deletes(mperson *mp, cb_err *err)
     }
     if (rc == CB_OK && n) rc = pg_sink_begin(m->d.sink, err);
     for (long i = 0; i < n && rc == CB_OK; i++) rc = delete_one(mp, t, d[i].key, &d[i].l, err);
+    mp->dels += n;
     if (rc == CB_OK && n) rc = pg_sink_commit(m->d.sink, err);
     else if (n) pg_sink_rollback(m->d.sink);
     free(d);
@@ -442,7 +479,7 @@ static int plan_fetches(mperson *mp, cb_err *err)
     char prefix[STORE_KEY_MAX];
     snprintf(prefix, sizeof prefix, "refetch:%s/", mp->p->owner_uid);
     refetch_ctx rc2 = {mp, CB_OK};
-    if (rc == CB_OK) store_each(t, prefix, collect_refetch, &rc2, NULL);
+    if (rc == CB_OK && mp->pages == 0) store_each(t, prefix, collect_refetch, &rc2, NULL);
     store_abort(t);
     if (rc == CB_OK) rc = rc2.rc;
     return rc ? cb_errf(err, rc, "out of memory") : CB_OK;
@@ -469,8 +506,6 @@ static void plan(mperson *mp)
 }
 
 /* ---- SyncFolderItems -------------------------------------------------- */
-
-static void sync_next(mperson *mp);
 
 static int take_changes(mperson *mp, const ews_response *r)
 {
@@ -512,9 +547,12 @@ static void on_sync(void *ud, const ews_response *r, const cb_err *err)
         person_done(mp, cb_errf(&e, CB_ENOMEM, "out of memory"), &e);
         return;
     }
+    /* A page that moves nothing is the end, whatever the server says. */
+    int moved = r->nchanges || !mp->state || strcmp(mp->state, r->sync_state);
+    mp->last = r->sync_last || !moved;
     free(mp->state);
     mp->state = strdup(r->sync_state);
-    if (!r->sync_last) sync_next(mp);
+    if (!mp->state) person_done(mp, cb_errf(&e, CB_ENOMEM, "out of memory"), &e);
     else plan(mp);
 }
 

@@ -10,6 +10,7 @@
 
 #include "../mapping/ews_item.h"
 #include "../mapping/occur.h"
+#include "pg_source.h"
 
 /* CalendarServer's defaults (twistedcaldav/stdconfig.py). */
 #define LOWER_LIMIT_DAYS 365
@@ -101,6 +102,17 @@ int pg_sink_commit(pg_sink *s, cb_err *err)
 void pg_sink_rollback(pg_sink *s)
 {
     PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+int pg_sink_mark(pg_sink *s, cb_err *err)
+{
+    return run(s, "SAVEPOINT calbridge_object", 0, NULL, NULL, err);
+}
+
+int pg_sink_undo(pg_sink *s, cb_err *err)
+{
+    s->owned_cal = 0;   /* the check may have been made inside what is undone */
+    return run(s, "ROLLBACK TO SAVEPOINT calbridge_object", 0, NULL, NULL, err);
 }
 
 /* ---- homes ------------------------------------------------------------ */
@@ -413,10 +425,35 @@ static int write_row(pg_sink *s, const char *cal, const char *name, const char *
     return rc;
 }
 
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* The varchar(255) columns, checked before anything is written: a value
+ * PostgreSQL would refuse fails this object alone, with its reason. */
+static int check_lengths(const char *name, const obj_facts *f, cb_err *err)
+{
+    const char *what[3] = {"resource name", "UID", "ORGANIZER"};
+    const char *v[3] = {name, f->uid, f->organizer};
+    for (int i = 0; i < 3; i++)
+        if (v[i] && utf8_chars(v[i]) > 255)
+            return cb_errf(err, CB_EINVAL, "%s of %zu characters; CalendarServer stores at most "
+                           "255", what[i], utf8_chars(v[i]));
+    return CB_OK;
+}
+
 int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char *name,
                 const char *ics, pg_written *out, cb_err *err)
 {
     memset(out, 0, sizeof *out);
+    /* CalendarServer refuses such an object from any client; parsing one
+     * would cost minutes of CPU (libical is quadratic on long lines). */
+    if (strlen(ics) > PG_MAX_RESOURCE)
+        return cb_errf(err, CB_EINVAL, "%s: %zu bytes, over CalendarServer's MaxResourceSize "
+                       "(%d)", name, strlen(ics), PG_MAX_RESOURCE);
     icalcomponent *cal = icalparser_parse_string(ics);
     if (!cal || icalcomponent_isa(cal) != ICAL_VCALENDAR_COMPONENT) {
         if (cal) icalcomponent_free(cal);
@@ -424,6 +461,7 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     }
     obj_facts f = {0};
     int rc = read_facts(cal, &f, err);
+    if (rc == CB_OK) rc = check_lengths(name, &f, err);
     char *text = rc == CB_OK ? icalcomponent_as_ical_string_r(cal) : NULL;
     char calid[32], obj[32];
     long long old_size = 0;

@@ -43,6 +43,11 @@ void pg_sink_close(pg_sink *s);
 int pg_sink_begin(pg_sink *s, cb_err *err);
 int pg_sink_commit(pg_sink *s, cb_err *err);
 void pg_sink_rollback(pg_sink *s);
+/* Inside a transaction: mark where one object's writes begin, and undo
+ * back to the mark when that object fails, keeping the rest of the batch.
+ * pg_sink_undo fails (CB_EIO) only when the connection itself is gone. */
+int pg_sink_mark(pg_sink *s, cb_err *err);
+int pg_sink_undo(pg_sink *s, cb_err *err);
 
 /* The home of owner and its default calendar and inbox, created as
  * CalendarServer provisions them when missing; *calendar_id is the default

@@ -1,5 +1,12 @@
 #include "pg_source.h"
 
+/* An object over CalendarServer's own MaxResourceSize (twistedcaldav/
+ * stdconfig.py, 1,000,000 bytes) could not have been written by a client:
+ * its text is not even transferred, only reported (libical is quadratic on
+ * a long unfolded line: 20 MB took 66 s of CPU). */
+#define OVERSIZE_OR_TEXT "CASE WHEN octet_length(o.ICALENDAR_TEXT) > " PG_MAX_RESOURCE_STR \
+    " THEN '' ELSE o.ICALENDAR_TEXT END"
+
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +23,7 @@ struct pg_source {
  * Objects trashed in place (TRASHED set) count as deleted. */
 static const char POLL_SQL[] =
     "SELECT h.OWNER_UID, r.CALENDAR_RESOURCE_ID, r.RESOURCE_NAME, r.REVISION,"
-    "       r.DELETED OR o.RESOURCE_ID IS NULL, o.ICALENDAR_TEXT,"
+    "       r.DELETED OR o.RESOURCE_ID IS NULL, " OVERSIZE_OR_TEXT ","
     "       extract(epoch FROM r.MODIFIED)"
     "  FROM CALENDAR_HOME h"
     "  JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
@@ -33,7 +40,7 @@ static const char POLL_SQL[] =
 
 static const char SCAN_SQL[] =
     "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME,"
-    "       COALESCE(r.REVISION, 0), false, o.ICALENDAR_TEXT,"
+    "       COALESCE(r.REVISION, 0), false, " OVERSIZE_OR_TEXT ","
     "       extract(epoch FROM COALESCE(r.MODIFIED, o.MODIFIED))"
     "  FROM CALENDAR_HOME h"
     "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
@@ -255,7 +262,7 @@ int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
 
 static const char GET_SQL[] =
     "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME, COALESCE(r.REVISION, 0),"
-    "       false, o.ICALENDAR_TEXT, extract(epoch FROM COALESCE(r.MODIFIED, o.MODIFIED))"
+    "       false, " OVERSIZE_OR_TEXT ", extract(epoch FROM COALESCE(r.MODIFIED, o.MODIFIED))"
     "  FROM CALENDAR_OBJECT o"
     "  JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0"
     "  JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"

@@ -25,13 +25,18 @@
 
 typedef struct pg_source pg_source;
 
+/* CalendarServer's MaxResourceSize default: the largest calendar object
+ * it accepts from a client, in bytes. */
+#define PG_MAX_RESOURCE 1000000
+#define PG_MAX_RESOURCE_STR "1000000"
+
 typedef struct pg_change {
     char *owner_uid;
     long long calendar_id;
     char *resource_name;
     long long revision;
     int deleted;            /* or the object no longer exists */
-    char *ics;              /* NULL when deleted */
+    char *ics;              /* NULL when deleted; "" when over PG_MAX_RESOURCE */
     double modified;        /* when the revision was taken, UTC seconds */
 } pg_change;
 

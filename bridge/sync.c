@@ -537,7 +537,9 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
     map_ctx mc = {s->d.people, s->d.tz, s->d.cfg->default_tz, 0, (long long)time(NULL), NULL};
     ews_event *ev;
     cb_err e;
-    int rc = ical_in_map(c->ics, &mc, &ev, &e);
+    int rc = *c->ics ? ical_in_map(c->ics, &mc, &ev, &e)
+                     : cb_errf(&e, CB_EINVAL, "larger than CalendarServer's MaxResourceSize (%d "
+                               "bytes): not read, not carried", PG_MAX_RESOURCE);
     if (rc == CB_EUNSUPPORTED && strstr(e.msg, "no VEVENT")) {
         rep->skipped++;
         return CB_OK;

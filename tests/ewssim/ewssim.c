@@ -21,7 +21,8 @@
  *                      refused whole with ErrorSchemaValidation, as Exchange
  *                      refuses a value it does not take ("reject=" ends it)
  *   POST /sim/control?endless=1      SyncFolderItems never says
- *                      IncludesLastItemInRange (a hostile or broken server)
+ *                      IncludesLastItemInRange (a hostile or broken server);
+ *                      endless=2 also changes the SyncState on every answer
  *   POST /sim/control?unavailable=N&retryafter=S  the next N requests get
  *                      HTTP 503 with Retry-After: S
  *   POST /sim/control?heartbeat=MS&minute=MS  stream heartbeat interval

@@ -818,7 +818,9 @@ static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
         n++;
     }
     char st[64];
-    snprintf(st, sizeof st, "sim:%u:%zu", s->sync_gen, pos);
+    /* endless=2: a fresh state every time as well, so only a page cap ends it. */
+    if (s->endless > 1) snprintf(st, sizeof st, "sim:%u:%zu:%d", s->sync_gen, pos, s->endless++);
+    else snprintf(st, sizeof st, "sim:%u:%zu", s->sync_gen, pos);
     sbuf_cat(b, "<m:SyncFolderItemsResponseMessage ResponseClass=\"Success\">"
                 "<m:ResponseCode>NoError</m:ResponseCode><m:SyncState>");
     b64(st, b);

@@ -45,7 +45,8 @@ int sim_store_sub_ok(sim_store *s, const char *id);
 size_t sim_store_sub_events(sim_store *s, const char *id, sbuf *out);
 void sim_store_expire_subs(sim_store *s);
 void sim_store_invalidate_sync(sim_store *s);
-/* on: every SyncFolderItems answers IncludesLastItemInRange false. */
+/* on: every SyncFolderItems answers IncludesLastItemInRange false; on > 1:
+ * and its SyncState changes every time even with nothing new. */
 void sim_store_set_endless(sim_store *s, int on);
 
 #endif

@@ -73,3 +73,47 @@ load delete "$VICTOR" y1.ics
 cbs sync --once >/dev/null
 check "once fixed it is carried" "$(victor_subjects | grep -c 'Poison fixed')" 1
 check "carried or gone: status lists nothing" "$(cbs status | awk '/^not carried/ {print $3}')" 0
+
+# One bad Exchange item fails alone under its own savepoint, named with the
+# mailbox and ItemId (defect: a 300-character UID rolled back the batch and
+# the SyncState never moved).
+long_uid=$(printf 'u%.0s' $(seq 300))
+ews_post mallory@example.org "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>Long UID</t:Subject><t:UID>$long_uid</t:UID><t:Start>2030-02-02T09:00:00Z</t:Start><t:End>2030-02-02T10:00:00Z</t:End></t:CalendarItem></m:Items></m:CreateItem>" >/dev/null
+long_id=$(calendar_items mallory@example.org | awk -F'\t' '$8 == "Long UID" {print $3}')
+ews_create mallory@example.org "Next to the long UID" 2030-02-02T11:00:00Z 2030-02-02T12:00:00Z >/dev/null
+cbs sync --once >"$SEC/long.out"; rc=$?
+check "a 300-character UID: exit 3" "$rc" 3
+check "it is named with mailbox, ItemId and reason" "$(grep -c "mallory@example.org item $long_id: not written into Apple: UID of 300 characters" "$SEC/long.out")" 1
+check "its neighbour reached Apple" "$(apple_summaries "$MALLORY" | grep -c 'Next to the long UID')" 1
+check "status keeps it listed" "$(cbs status | grep -c "exchange:mallory@example.org/$long_id")" 1
+log_before=$(sim_log | wc -l)
+cbs sync --once >"$SEC/long2.out"
+check "the SyncState moved: the next pass reads nothing again" "$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$2 == "GetItem" && $3 == "mallory@example.org"' | wc -l)" 0
+ews_delete mallory@example.org "$long_id"
+cbs sync --once >/dev/null
+check "deleted in Exchange: no longer listed" "$(cbs status | grep -c "exchange:mallory@example.org/$long_id")" 0
+
+# A server that never ends SyncFolderItems: bounded (defect: 2,588 requests
+# and 1.34 GB in 60 s).
+sim_control endless=1
+log_before=$(sim_log | wc -l)
+timeout 60 $B/calbridge -c "$SEC/conf" sync --once >/dev/null; rc=$?
+check "endless answers without progress: the pass ends" "$rc" 0
+check "after at most two pages per person" "$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$2 == "SyncFolderItems" && $3 == "mallory@example.org"' | wc -l | awk '{print ($1 <= 2)}')" 1
+sim_control endless=2
+log_before=$(sim_log | wc -l)
+timeout 120 $B/calbridge -c "$SEC/conf" sync --once >"$SEC/endless.out"; rc=$?
+check "endless answers with a new SyncState each time: the pass ends" "$rc" 0
+check "after 100 pages" "$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$2 == "SyncFolderItems" && $3 == "mallory@example.org"' | wc -l)" 100
+check "and says so" "$(grep -c 'mallory@example.org.*did not reach the end after 100 pages' "$SEC/endless.out")" 1
+sim_control endless=0
+
+# Hostile iCalendar that is merely slow: 20 MB in one unfolded DESCRIPTION
+# line (66 s of libical CPU before). Over CalendarServer's MaxResourceSize
+# it is not even read, and reported.
+evt huge "Huge" 20300305T090000Z >"$SEC/huge.ics"
+load put "$VICTOR" "$SEC/huge.ics" huge.ics
+pg_psql "$WORK/pg" -q -c "UPDATE CALENDAR_OBJECT SET ICALENDAR_TEXT = replace(ICALENDAR_TEXT, E'SUMMARY:Huge\r\n', E'SUMMARY:Huge\r\nDESCRIPTION:' || repeat('x', 20000000) || E'\r\n') WHERE RESOURCE_NAME = 'huge.ics'; UPDATE CALENDAR_OBJECT_REVISIONS SET REVISION = nextval('REVISION_SEQ') WHERE RESOURCE_NAME = 'huge.ics'"
+timeout 30 $B/calbridge -c "$SEC/conf" sync --once >"$SEC/huge.out"; rc=$?
+check "a 20 MB event: the pass ends, exit 3" "$rc" 3
+check "it is named: over MaxResourceSize" "$(grep -c "huge.ics.*MaxResourceSize" "$SEC/huge.out")" 1
