@@ -20,10 +20,14 @@ LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_ews_xml test_ical_in test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
-HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h)
+HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h tests/fuzz/*.h)
+FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
+FUZZ_CC := clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 300
 
 .SECONDARY:
-.PHONY: all deps check unit unit-asan it it-asan demo bench env env-stop clean
+.PHONY: all deps check unit unit-asan it it-asan fuzz fuzz-short demo bench env env-stop clean
 all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(UNITS:%=$(B)/%)
 
 deps:
@@ -66,6 +70,20 @@ $(B)/asan/ccsload: $(B)/asan/tests/ccsload.o $(ASANOBJ)
 $(B)/asan/bothsides: $(B)/asan/tests/bothsides.o $(MAPPING:%.c=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
+# libFuzzer harnesses (clang), every library object built for them.
+$(B)/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
+$(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(LIBSRC:%.c=$(B)/fuzz/obj/%.o)
+	$(FUZZ_CC) $(CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+# `make fuzz` runs each harness FUZZ_SECONDS (300); check runs each 15 s
+# from a fixed seed (one minute in all).
+fuzz: deps $(FUZZERS:%=$(B)/fuzz/%)
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+fuzz-short: $(FUZZERS:%=$(B)/fuzz/%)
+	@tests/fuzz/run.sh seed=1 15
+
 unit: $(UNITS:%=$(B)/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
@@ -84,6 +102,7 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory fuzz-short
 	@$(MAKE) --no-print-directory it
 
 demo: deps

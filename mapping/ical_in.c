@@ -345,6 +345,7 @@ static int map_times(job *j, icalcomponent *c, ews_item *it, ical_zone *z, long 
 /* Maps one VEVENT (master or override) into a new item. */
 static int map_component(job *j, icalcomponent *c, ews_item **out, ical_zone *z)
 {
+    memset(z, 0, sizeof *z);   /* the caller frees z->tzd whatever happens */
     ews_item *it = ews_item_new();
     if (!it) return cb_errf(j->err, CB_ENOMEM, "out of memory");
     long long s = 0, e = 0;
@@ -683,7 +684,10 @@ static int map_uid(job *j)
     ews_item *it = NULL;
     ical_zone z;
     int rc = map_component(j, master, &it, &z);
-    if (rc != CB_OK) return rc;
+    if (rc != CB_OK) {
+        tzdef_free(z.tzd);   /* resolved before a later step failed */
+        return rc;
+    }
     it->uid = strdup(j->uid);
     char why[300] = "";
     int series = it->uid ? map_series(j, master, it, &z, why, sizeof why) : CB_ENOMEM;
@@ -772,6 +776,8 @@ static int map_one(icalcomponent *cal, const char *uid, const map_ctx *ctx, ews_
 
 /* ---- entry points ----------------------------------------------------- */
 
+#define NOT_UTF8 "text that is not valid UTF-8: broken bytes carried as U+FFFD"
+
 static icalcomponent *parse(const char *ics, cb_err *err)
 {
     icalcomponent *cal = icalparser_parse_string(ics);
@@ -805,6 +811,7 @@ int ical_in_map(const char *ics, const map_ctx *ctx, ews_event **out, cb_err *er
     if (!ev) rc = cb_errf(err, CB_EUNSUPPORTED, "no VEVENT (%s): skipped", skipped_kind(cal));
     else if (!uid || !*uid) rc = cb_errf(err, CB_EPARSE, "event without a UID");
     else rc = map_one(cal, uid, ctx, out, err);
+    if (rc == CB_OK && !sbuf_utf8_valid(ics)) ews_event_warn(*out, NOT_UTF8);
     icalcomponent_free(cal);
     return rc;
 }
@@ -825,6 +832,7 @@ int ical_in_map_all(const char *ics, const map_ctx *ctx, ical_in_result **out, s
     if (!cal) return err ? err->code : CB_EPARSE;
     ical_in_result *r = NULL;
     size_t cnt = 0;
+    int utf8 = sbuf_utf8_valid(ics);
     int rc = CB_OK;
     icalcomponent *c;
     for (icalcompiter ci = icalcomponent_begin_component(cal, ICAL_ANY_COMPONENT);
@@ -847,8 +855,8 @@ int ical_in_map_all(const char *ics, const map_ctx *ctx, ical_in_result **out, s
                     icalcomponent_kind_to_string(k), uid);
         else if (!strcmp(uid, "(no UID)"))
             cb_errf(&r[cnt].err, CB_EPARSE, "event without a UID");
-        else
-            map_one(cal, uid, ctx, &r[cnt].ev, &r[cnt].err);
+        else if (map_one(cal, uid, ctx, &r[cnt].ev, &r[cnt].err) == CB_OK && !utf8)
+            ews_event_warn(r[cnt].ev, NOT_UTF8);
         cnt++;
     }
     icalcomponent_free(cal);

@@ -111,7 +111,7 @@ static void add_body(icalcomponent *c, const char *body)
     /* the heading has no leading blank line when there is no description */
     size_t hl = strlen(COMMENTS_HEADING);
     const char *h = strstr(body, COMMENTS_HEADING), *lines = h ? h + hl : NULL;
-    if (!h && !strncmp(body, COMMENTS_HEADING + 2, hl - 2)) h = body, lines = body + hl - 2;
+    if (!h && !strncmp(body, &COMMENTS_HEADING[2], hl - 2)) h = body, lines = body + hl - 2;
     char *desc = h ? strndup(body, (size_t)(h - body)) : strdup(body);
     if (desc && *desc) icalcomponent_add_property(c, icalproperty_new_description(desc));
     free(desc);

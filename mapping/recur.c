@@ -55,6 +55,7 @@ static int days_in_month(int y, int m)
 {
     static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (m < 1 || m > 12) return 0;   /* a month from untrusted data: no days */
     return m == 2 ? 28 + leap : dim[m - 1];
 }
 

@@ -58,9 +58,40 @@ void sbuf_printf(sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Length of the well-formed UTF-8 sequence at c that XML 1.0 allows, or 0
+ * (overlong forms, surrogates, beyond U+10FFFF, U+FFFE/U+FFFF). */
+static size_t utf8_len(const unsigned char *c)
+{
+    unsigned cp;
+    size_t n;
+    if (c[0] < 0x80) return 1;
+    if (c[0] >= 0xc2 && c[0] <= 0xdf) cp = c[0] & 0x1f, n = 2;
+    else if (c[0] >= 0xe0 && c[0] <= 0xef) cp = c[0] & 0x0f, n = 3;
+    else if (c[0] >= 0xf0 && c[0] <= 0xf4) cp = c[0] & 0x07, n = 4;
+    else return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((c[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (c[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff) return 0;
+    return n;
+}
+
+int sbuf_utf8_valid(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        size_t n = utf8_len(c);
+        if (!n) return 0;
+        c += n;
+    }
+    return 1;
+}
+
 void sbuf_xml(sbuf *b, const char *s)
 {
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        size_t n = utf8_len(c);
         switch (*c) {
         case '&': sbuf_cat(b, "&amp;"); break;
         case '<': sbuf_cat(b, "&lt;"); break;
@@ -68,9 +99,13 @@ void sbuf_xml(sbuf *b, const char *s)
         case '"': sbuf_cat(b, "&quot;"); break;
         case '\'': sbuf_cat(b, "&apos;"); break;
         default:
-            if (*c < 0x20 && *c != '\t' && *c != '\n' && *c != '\r') break;
-            sbuf_catn(b, (const char *)c, 1);
+            /* What XML cannot carry never reaches the document: control
+             * characters are dropped, a broken byte becomes U+FFFD. */
+            if (!n) sbuf_cat(b, "\xef\xbf\xbd");
+            else if (*c >= 0x20 || *c == '\t' || *c == '\n' || *c == '\r')
+                sbuf_catn(b, (const char *)c, n);
         }
+        c += n ? n : 1;
     }
 }
 

@@ -28,4 +28,7 @@ int sbuf_failed(const sbuf *b);
 /* Returns the string (never NULL unless failed) and resets b. */
 char *sbuf_take(sbuf *b);
 
+/* 1 when s is well-formed UTF-8 that XML 1.0 can carry, else 0. */
+int sbuf_utf8_valid(const char *s);
+
 #endif

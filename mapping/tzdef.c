@@ -132,6 +132,9 @@ int tzdef_parse_duration(const char *s, int *seconds)
         }
         s = end + 1;
     }
+    /* Untrusted (an EWS Bias, a VTIMEZONE offset): no zone is off by more
+     * than a day, and a float beyond int range must not be converted. */
+    if (!(total >= 0 && total <= 7 * 86400.0)) return -1;
     *seconds = sign * (int)(total + 0.5);
     return 0;
 }

@@ -5,7 +5,8 @@
 set -eu
 PKGS="build-essential pkg-config libpq-dev libical-dev libcurl4-openssl-dev
 libxml2-dev libxml2-utils libevent-dev liblmdb-dev lmdb-utils libinih-dev libcmocka-dev
-unicode-cldr-core tzdata postgresql postgresql-client python3 python3-exchangelib"
+unicode-cldr-core tzdata postgresql postgresql-client python3 python3-exchangelib
+clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

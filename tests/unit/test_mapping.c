@@ -452,6 +452,51 @@ static void every_fixture(void **st)
     assert_true(mapped >= 50);
 }
 
+/* What the fuzzers found, each pinned (ASan/UBSan make the first two fail
+ * loudly on the old code: an out-of-bounds read, a float->int overflow). */
+static void fuzz_findings_stay_fixed(void **st)
+{
+    (void)st;
+    /* days_in_month(month 0) read dim[-1]: a month from a transition that
+     * names an unknown period. */
+    assert_int_equal(recur_nth_day(2030, 0, 1 << 1, 1), 0);
+    assert_int_equal(recur_nth_day(2030, 13, 1 << 1, 5), 0);
+    int secs = 0;
+    assert_int_equal(tzdef_parse_duration("-PT5H", &secs), 0);
+    assert_int_equal(secs, -18000);
+    assert_int_equal(tzdef_parse_duration("PT99999999999999999999H", &secs), -1);
+    assert_int_equal(tzdef_parse_duration("PT1e308H", &secs), -1);
+    assert_int_equal(tzdef_parse_duration("PTnanH", &secs), -1);
+    /* A custom VTIMEZONE resolved, then DTEND before DTSTART: the zone was
+     * leaked (LeakSanitizer in unit-asan sees it). */
+    const char *ics =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTIMEZONE\r\nTZID:Lotus Eastern\r\n"
+        "BEGIN:STANDARD\r\nDTSTART:19701101T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\n"
+        "TZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+        "DTSTART:19700308T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\nTZOFFSETFROM:-0500\r\n"
+        "TZOFFSETTO:-0400\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:leak\r\n"
+        "DTSTART;TZID=Lotus Eastern:20300101T100000\r\nDTEND;TZID=Lotus Eastern:20300101T090000\r\n"
+        "SUMMARY:backwards\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    map_ctx mc = ctx();
+    ews_event *ev = NULL;
+    cb_err e = {0};
+    assert_int_equal(ical_in_map(ics, &mc, &ev, &e), CB_EPARSE);
+    assert_non_null(strstr(e.msg, "DTEND is before DTSTART"));
+    /* Invalid UTF-8 and control characters never make ill-formed XML. */
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_cat(&b, "<a>");
+    sbuf_xml(&b, "ok \xff\xfe \xc0\xaf \xed\xa0\x80 \x01 caf\xc3\xa9 \xf0\x9f\x93\x85");
+    sbuf_cat(&b, "</a>");
+    assert_true(sbuf_utf8_valid(b.s));
+    assert_string_equal(b.s, "<a>ok \xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd "
+                             "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd  caf\xc3\xa9 \xf0\x9f\x93\x85</a>");
+    xmlDoc *doc = xmlReadMemory(b.s, (int)b.len, NULL, NULL, XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    assert_non_null(doc);
+    xmlFreeDoc(doc);
+    sbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +504,7 @@ int main(void)
         cmocka_unit_test(rrule_shapes),
         cmocka_unit_test(exceptions_and_travel_on_a_series),
         cmocka_unit_test(every_fixture),
+        cmocka_unit_test(fuzz_findings_stay_fixed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

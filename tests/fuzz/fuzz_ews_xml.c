@@ -1,0 +1,16 @@
+/* Any EWS answer (what a server, or whoever sits in its place, sends). */
+#include "fuzz_common.h"
+#include "../../bridge/ews_xml.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ews_response *r = NULL;
+    cb_err e;
+    if (ews_xml_parse((const char *)data, size, &r, &e) == CB_OK) {
+        /* Every copied string is terminated within its field. */
+        for (size_t i = 0; i < r->nmsgs; i++)
+            if (strlen(r->msgs[i].code) >= sizeof r->msgs[i].code) abort();
+        ews_response_free(r);
+    }
+    return 0;
+}
