@@ -27,7 +27,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 FUZZ_SECONDS ?= 300
 
 .SECONDARY:
-.PHONY: all deps check unit unit-asan it it-asan fuzz fuzz-short demo bench env env-stop clean
+.PHONY: all deps check unit unit-asan it it-asan fuzz fuzz-short torture demo bench env env-stop clean
 all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(UNITS:%=$(B)/%)
 
 deps:
@@ -104,6 +104,11 @@ check: deps
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz-short
 	@$(MAKE) --no-print-directory it
+
+# kill -9 at 100 random points over every phase (a few minutes; not in check).
+torture: deps
+	@$(MAKE) --no-print-directory all
+	@tests/torture.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -1,7 +1,10 @@
 #include "config.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <ini.h>
+#include <libical/ical.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +39,23 @@ static int set_str(char **dst, const char *v)
     return *dst != NULL;
 }
 
+int config_parse_long(const char *s, long lo, long hi, long *out)
+{
+    /* strtol alone would take " 12" and "+12"; a number here is digits. */
+    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9'))) return CB_EINVAL;
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (end == s || *end || errno || n < lo || n > hi) return CB_EINVAL;
+    *out = n;
+    return CB_OK;
+}
+
 static int set_int(parse_ctx *x, int *dst, const char *key, const char *v,
                    long lo, long hi, long scale)
 {
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || errno || n < lo || n > hi) {
+    long n;
+    if (config_parse_long(v, lo, hi, &n) != CB_OK) {
         fail(x, "%s must be a whole number from %ld to %ld, not '%s'",
                  key, lo, hi, v);
         return 0;
@@ -67,6 +80,7 @@ static int set_bool(parse_ctx *x, int *dst, const char *key, const char *v)
 static int on_apple(parse_ctx *x, const char *k, const char *v)
 {
     if (!strcmp(k, "dsn")) return set_str(&x->c->apple_dsn, v);
+    if (!strcmp(k, "write_dsn")) return set_str(&x->c->apple_write_dsn, v);
     if (!strcmp(k, "poll_interval"))
         return set_int(x, &x->c->poll_interval_ms, k, v, 1, 3600, 1000);
     if (!strcmp(k, "poll_interval_ms"))
@@ -101,6 +115,7 @@ static int on_exchange(parse_ctx *x, const char *k, const char *v)
     if (!strcmp(k, "token_file")) return set_str(&x->token_file, v);
     if (!strcmp(k, "impersonation")) return set_bool(x, &c->impersonation, k, v);
     if (!strcmp(k, "tls_verify")) return set_bool(x, &c->tls_verify, k, v);
+    if (!strcmp(k, "allow_insecure")) return set_bool(x, &c->allow_insecure, k, v);
     if (!strcmp(k, "server_version")) {
         if (strncmp(v, "Exchange20", 10) && strncmp(v, "V20", 3)) {
             fail(x,     "server_version must be an EWS version such as "
@@ -157,6 +172,13 @@ static int read_secret(const char *path, char **out, cb_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return cb_errf(err, CB_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+        fclose(f);
+        return cb_errf(err, CB_EINVAL, "%s: readable by group or others (mode %03o); a secret "
+                       "must be the owner's alone: chmod 600 it", path,
+                       (unsigned)(st.st_mode & 0777));
+    }
     char *buf = calloc(1, SECRET_MAX + 1);
     size_t n = buf ? fread(buf, 1, SECRET_MAX + 1, f) : 0;
     fclose(f);
@@ -181,6 +203,38 @@ static int require(const char *path, const char *v, const char *what, cb_err *er
     return cb_errf(err, CB_EINVAL, "%s: %s is required", path, what);
 }
 
+static int url_has_host(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    int ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+             curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host;
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* What can only be judged with every key read: the URL's host, the zone,
+ * and settings that expose the credentials, which need allow_insecure. */
+static int check_edges(parse_ctx *x, cb_err *err)
+{
+    config *c = x->c;
+    if (!url_has_host(c->ews_url))
+        return cb_errf(err, CB_EINVAL, "%s: [exchange] url '%s' has no host", x->path, c->ews_url);
+    if (strcmp(c->default_tz, "UTC") && !icaltimezone_get_builtin_timezone(c->default_tz))
+        return cb_errf(err, CB_EINVAL, "%s: [people] default_timezone '%s' is not a known IANA "
+                       "zone (e.g. Europe/Berlin)", x->path, c->default_tz);
+    const char *why = !strncmp(c->ews_url, "http://", 7)
+                          ? "url is http://: the credentials cross the network in clear"
+                      : !c->tls_verify ? "tls_verify = no: any server can pose as Exchange" : NULL;
+    if (!why) return CB_OK;
+    if (!c->allow_insecure)
+        return cb_errf(err, CB_EINVAL, "%s: [exchange] %s; use https:// with tls_verify = yes, "
+                       "or set allow_insecure = yes if that is really meant", x->path, why);
+    snprintf(c->warning, sizeof c->warning, "[exchange] %s (allow_insecure = yes)", why);
+    return CB_OK;
+}
+
 static int finish(parse_ctx *x, cb_err *err)
 {
     config *c = x->c;
@@ -196,11 +250,13 @@ static int finish(parse_ctx *x, cb_err *err)
             (rc = require(p, x->password_file,
                           "[exchange] password_file (auth = basic)", err)))
             return rc;
-        return read_secret(x->password_file, &c->secret, err);
+        rc = read_secret(x->password_file, &c->secret, err);
+    } else if (!(rc = require(p, x->token_file, "[exchange] token_file (auth = bearer)", err))) {
+        rc = read_secret(x->token_file, &c->secret, err);
     }
-    if ((rc = require(p, x->token_file, "[exchange] token_file (auth = bearer)", err)))
-        return rc;
-    return read_secret(x->token_file, &c->secret, err);
+    if (rc == CB_OK && !c->apple_write_dsn && !(c->apple_write_dsn = strdup(c->apple_dsn)))
+        rc = cb_errf(err, CB_ENOMEM, "out of memory");
+    return rc ? rc : check_edges(x, err);
 }
 
 int config_load(const char *path, config **out, cb_err *err)
@@ -248,6 +304,7 @@ void config_free(config *c)
 {
     if (!c) return;
     free(c->apple_dsn);
+    free(c->apple_write_dsn);
     free(c->ews_url);
     free(c->username);
     if (c->secret) memset(c->secret, 0, strlen(c->secret));

@@ -15,7 +15,8 @@ typedef enum { AUTH_BASIC, AUTH_BEARER } auth_kind;
 
 typedef struct config {
     /* [apple] */
-    char *apple_dsn;
+    char *apple_dsn;        /* the reader: SELECT suffices */
+    char *apple_write_dsn;  /* the writer (mirrors); dsn when not given */
     int poll_interval_ms;
     /* [exchange] */
     char *ews_url;
@@ -28,6 +29,7 @@ typedef struct config {
     int max_in_flight;
     int timeout_ms;
     int tls_verify;
+    int allow_insecure;     /* http:// or tls_verify = no, knowingly */
     /* [state] */
     char *state_dir;
     /* [coexistence] */
@@ -40,11 +42,16 @@ typedef struct config {
     /* [people] */
     char *people_map;
     char *default_tz;
+    char warning[256];      /* what an allowed but unsafe setting means; "" */
 } config;
 
 /* Reads and validates path. On success *out is owned by the caller
  * (config_free); on failure *out is NULL and err names file and line. */
 int config_load(const char *path, config **out, cb_err *err);
 void config_free(config *c);
+
+/* Parses a whole decimal number in [lo, hi] ("12", not "12x", " 12" or
+ * "one"); CB_EINVAL otherwise. For every number from the command line. */
+int config_parse_long(const char *s, long lo, long hi, long *out);
 
 #endif

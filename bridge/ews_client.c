@@ -11,6 +11,9 @@
 
 #define RETRY_BASE_MS 250
 #define RETRY_CAP_MS 30000
+#define RETRY_AFTER_CAP_MS 600000   /* a Retry-After beyond 10 min is not believed */
+#define AUTH_PAUSE_MS 60000         /* after a 401/403, doubling to an hour: */
+#define AUTH_PAUSE_CAP_MS 3600000   /* an account lockout policy counts logins */
 
 typedef struct request request;
 typedef struct mailbox_q mailbox_q;
@@ -56,6 +59,9 @@ struct ews_client {
     size_t pending;
     int hanging;
     char *auth_header;
+    long long auth_until;   /* monotonic ms: no login is tried before */
+    int auth_failures;
+    char auth_error[128];
     ews_client_stats stats;
 };
 
@@ -230,9 +236,31 @@ static void schedule_pump(ews_client *c, long long at)
     evtimer_add(c->pump_timer, &tv);
 }
 
+static void finish(ews_client *c, request *r, ews_response *resp, const cb_err *err);
+static void auth_refused(ews_client *c, long status);
+
+/* While credentials are refused, queued requests fail at once, without a
+ * login: only the pause's end tries again. At most the requests queued now
+ * (a callback may queue more). */
+static int fail_while_refused(ews_client *c, long long now)
+{
+    if (c->auth_until <= now) return 0;
+    cb_err err;
+    cb_errf(&err, CB_EREMOTE, "%s; no login is tried for another %lld s", c->auth_error,
+            (c->auth_until - now + 999) / 1000);
+    for (size_t left = c->pending; left; left--) {
+        mailbox_q *m = c->mailboxes;
+        while (m && (m->busy || !m->head)) m = m->next;
+        if (!m) break;
+        finish(c, m->head, NULL, &err);
+    }
+    return 1;
+}
+
 static void pump(ews_client *c)
 {
     long long now = now_ms(), wake = 0;
+    if (fail_while_refused(c, now)) return;
     for (mailbox_q *m = c->mailboxes; m && c->in_flight < c->cfg->max_in_flight; m = m->next) {
         if (m->busy || !m->head) continue;
         if (m->paused_until > now) {
@@ -297,15 +325,32 @@ static void complete_hanging(ews_client *c, request *r, CURLcode res, long statu
         cb_errf(&err, CB_EIO, "EWS stream: %s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
     else if (status != 200)
         cb_errf(&err, CB_EREMOTE, "EWS stream: HTTP %ld", status);
+    if (status == 401 || status == 403) auth_refused(c, status);
     c->hanging--;
     r->end(r->ud, err.code ? &err : NULL);
     request_free(r);
 }
 
+/* 401/403: the whole client pauses, doubling each time (no more logins
+ * than an administrator would make by hand). */
+static void auth_refused(ews_client *c, long status)
+{
+    long pause = AUTH_PAUSE_MS;
+    for (int i = 0; i < c->auth_failures && pause < AUTH_PAUSE_CAP_MS; i++) pause *= 2;
+    if (pause > AUTH_PAUSE_CAP_MS) pause = AUTH_PAUSE_CAP_MS;
+    c->auth_failures++;
+    c->auth_until = now_ms() + pause;
+    snprintf(c->auth_error, sizeof c->auth_error, "EWS: HTTP %ld: the service account's "
+             "credentials were refused", status);
+    schedule_pump(c, c->auth_until);
+}
+
 static void complete(ews_client *c, request *r, CURLcode res)
 {
     long status = 0;
+    curl_off_t retry_after = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
     curl_multi_remove_handle(c->multi, r->easy);
     curl_easy_cleanup(r->easy);
     r->easy = NULL;
@@ -335,6 +380,23 @@ static void complete(ews_client *c, request *r, CURLcode res)
         r->mq->paused_until = now_ms() + wait;
         schedule_pump(c, r->mq->paused_until);
         return;
+    } else if (status == 401 || status == 403) {
+        auth_refused(c, status);
+        cb_errf(&err, CB_EREMOTE, "%s; no login is tried for %lld s", c->auth_error,
+                (c->auth_until - now_ms() + 999) / 1000);
+        ews_response_free(resp);
+        resp = NULL;
+    } else if ((status == 429 || status == 503) && !(resp && resp->fault)) {
+        /* Throttled at the HTTP level: wait as long as the server asks. */
+        long long wait = retry_after > 0 ? (long long)retry_after * 1000 : retry_delay(r->attempts);
+        if (wait > RETRY_AFTER_CAP_MS) wait = RETRY_AFTER_CAP_MS;
+        ews_response_free(resp);
+        c->stats.busy++;
+        c->stats.backoff_ms_total += (long)wait;
+        r->attempts = 0;
+        r->mq->paused_until = now_ms() + wait;
+        schedule_pump(c, r->mq->paused_until);
+        return;
     } else if (status >= 500 && !(resp && resp->fault)) {
         cb_errf(&err, CB_EIO, "EWS %s: HTTP %ld", r->mq->smtp, status);
         ews_response_free(resp);
@@ -354,6 +416,7 @@ static void complete(ews_client *c, request *r, CURLcode res)
         ews_response_free(resp);
         resp = NULL;
     }
+    if (resp && status == 200) c->auth_failures = 0;
     finish(c, r, resp, resp ? NULL : &err);
     ews_response_free(resp);
 }
@@ -457,6 +520,9 @@ int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_
                       ews_hanging **out, cb_err *err)
 {
     *out = NULL;
+    if (c->auth_until > now_ms())
+        return cb_errf(err, CB_EREMOTE, "%s; no login is tried for another %lld s",
+                       c->auth_error, (c->auth_until - now_ms() + 999) / 1000);
     request *r = calloc(1, sizeof *r);
     sbuf b;
     sbuf_init(&b);

@@ -8,6 +8,10 @@
  * X-AnchorMailbox. Failures are handled here, not by the caller:
  *   - ErrorServerBusy (SOAP fault, or inside a 200) pauses that mailbox for
  *     BackOffMilliseconds, then the same request is sent again;
+ *   - HTTP 429 and 503 pause that mailbox for Retry-After (at most 10 min);
+ *   - HTTP 401 and 403 pause the whole client, 1 min doubling to 1 h: while
+ *     paused every request (streams included) fails at once, without a
+ *     login, so an account lockout policy is never tripped;
  *   - HTTP 5xx, timeouts, resets and refused connections are retried with
  *     capped exponential backoff (0.25 s doubling to 30 s), at most
  *     EWS_MAX_ATTEMPTS times;

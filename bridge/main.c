@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,13 @@ static int load_common(app *a, const char *conf, int need_store)
     if (config_load(conf, &a->cfg, &e)) return fail(NULL, &e);
     if (people_load(a->cfg->people_map, &a->people, &e)) return fail("people map", &e);
     if (tzmap_load(TZMAP_CLDR_PATH, TZMAP_TZDATA_PATH, &a->tz, &e)) return fail(NULL, &e);
+    struct stat sd;
+    if (need_store && stat(a->cfg->state_dir, &sd) == 0 && (sd.st_mode & 022)) {
+        fprintf(stderr, "calbridge: %s: the state directory is writable by group or others "
+                        "(mode %03o): anyone could rewrite whose calendar an item belongs to; "
+                        "chmod 700 it\n", a->cfg->state_dir, (unsigned)(sd.st_mode & 0777));
+        return 1;
+    }
     if (need_store && store_open(a->cfg->state_dir, &a->st, &e)) return fail(NULL, &e);
     return 0;
 }
@@ -88,17 +96,47 @@ static void free_app(app *a)
     if (a->base) event_base_free(a->base);
 }
 
-/* Loads everything and opens the service (databases, EWS). */
-static int open_service(app *a, const char *conf, int force_delete)
+/* Whether anybody's Apple home is a mirror (their authority is Exchange). */
+static int anyone_on_exchange(app *a, cb_err *e)
+{
+    store_txn *t;
+    int any = 0;
+    if (store_begin(a->st, 0, &t, e) != CB_OK) return -1;
+    for (size_t i = 0; i < a->people->n && any >= 0; i++) {
+        authority au;
+        if (store_authority_get(t, a->people->v[i].owner_uid, &au, e) != CB_OK) any = -1;
+        else any |= au == AUTHORITY_EXCHANGE;
+    }
+    store_abort(t);
+    return any;
+}
+
+/* The writer's privileges: required when someone's home is (or is about
+ * to become) a mirror, else only a warning. */
+static int check_writer(app *a, int needed)
+{
+    cb_err e = {0}, w = {0};
+    if (pg_sink_check_privileges(service_sink(a->sv), &w) == CB_OK) return 0;
+    int any = needed ? 1 : anyone_on_exchange(a, &e);
+    if (any < 0) return fail(NULL, &e);
+    if (any) return fail(NULL, &w);
+    fprintf(stderr, "calbridge: warning: %s (nobody is on Exchange yet)\n", w.msg);
+    return 0;
+}
+
+/* Loads everything and opens the service (databases, EWS). writer_needed:
+ * the Apple writer's privileges must be there even if nobody needs them yet. */
+static int open_service(app *a, const char *conf, int force_delete, int writer_needed)
 {
     if (load_common(a, conf, 1)) return 1;
+    if (a->cfg->warning[0]) fprintf(stderr, "calbridge: warning: %s\n", a->cfg->warning);
     a->base = event_base_new();
     report_init(&a->rep);
     a->rep.people = (long)a->people->n;
     cb_err e = {0};
     service_deps d = {a->cfg, a->people, a->tz, a->st, a->base, &a->rep, force_delete};
     if (!a->base || service_open(&d, &a->sv, &e)) return fail(NULL, &e);
-    return 0;
+    return check_writer(a, writer_needed);
 }
 
 /* One process at a time drives the engines: the service and a cutover
@@ -175,7 +213,7 @@ static int cmd_sync(const char *conf, int argc, char **argv)
         }
     }
     int rc = 1;
-    if (open_service(&a, conf, force) == 0 && lock_state(a.cfg) == 0) {
+    if (open_service(&a, conf, force, 0) == 0 && lock_state(a.cfg) == 0) {
         cb_err e = {0};
         if (!a.once) rc = run_service(&a);
         else if (service_cycle(a.sv, 1, on_once, &a, &e)) rc = fail(NULL, &e);
@@ -195,7 +233,14 @@ static int cmd_cutover(const char *conf, int argc, char **argv)
     int wave = -1, dry = 0, force = 0;
     const char *uid = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--wave") && i + 1 < argc) wave = atoi(argv[++i]);
+        long n;
+        if (!strcmp(argv[i], "--wave") && i + 1 < argc) {
+            if (config_parse_long(argv[++i], 0, 1000000, &n) != CB_OK) {
+                fprintf(stderr, "calbridge cutover: --wave takes a wave number, not '%s'\n", argv[i]);
+                return 2;
+            }
+            wave = (int)n;
+        }
         else if (!strcmp(argv[i], "--person") && i + 1 < argc) uid = argv[++i];
         else if (!strcmp(argv[i], "--dry-run")) dry = 1;
         else if (!strcmp(argv[i], "--force-delete")) force = 1;
@@ -219,7 +264,7 @@ static int cmd_cutover(const char *conf, int argc, char **argv)
     }
     app a = {0};
     int rc = 1;
-    if (open_service(&a, conf, force) == 0 && lock_state(a.cfg) == 0) {
+    if (open_service(&a, conf, force, !dry) == 0 && lock_state(a.cfg) == 0) {
         const char **owners = calloc(a.people->n + 1, sizeof *owners);
         size_t n = 0;
         for (size_t i = 0; owners && i < a.people->n; i++)

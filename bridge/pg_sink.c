@@ -76,6 +76,48 @@ int pg_sink_open(const char *dsn, const tzmap *tz, const char *default_tz, pg_si
     return CB_OK;
 }
 
+/* What pg_sink's statements do, table by table (CalendarServer's names). */
+static const char *const NEEDED[][2] = {
+    {"calendar_home", "SELECT,INSERT"},
+    {"calendar_home_metadata", "SELECT,INSERT,UPDATE"},
+    {"calendar", "SELECT,INSERT"},
+    {"calendar_bind", "SELECT,INSERT"},
+    {"calendar_metadata", "INSERT"},
+    {"calendar_object", "SELECT,INSERT,UPDATE,DELETE"},
+    {"calendar_object_revisions", "SELECT,INSERT,UPDATE"},
+    {"time_range", "SELECT,INSERT,DELETE"},
+    {"revision_seq", "USAGE"},
+    {"resource_id_seq", "USAGE"},
+    {"instance_id_seq", "USAGE"},
+};
+
+int pg_sink_check_privileges(pg_sink *s, cb_err *err)
+{
+    char missing[400] = "";
+    for (size_t i = 0; i < sizeof NEEDED / sizeof *NEEDED; i++) {
+        char list[64];
+        snprintf(list, sizeof list, "%s", NEEDED[i][1]);
+        for (char *save = NULL, *priv = strtok_r(list, ",", &save); priv;
+             priv = strtok_r(NULL, ",", &save)) {
+            const char *p[2] = {NEEDED[i][0], priv};
+            PGresult *r;
+            int rc = run(s, strcmp(priv, "USAGE")
+                                ? "SELECT has_table_privilege($1, $2)"
+                                : "SELECT has_sequence_privilege($1, $2)", 2, p, &r, err);
+            if (rc) return rc;
+            int ok = PQntuples(r) && PQgetvalue(r, 0, 0)[0] == 't';
+            PQclear(r);
+            if (!ok && strlen(missing) + 60 < sizeof missing)
+                snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s on %s",
+                         *missing ? ", " : "", priv, NEEDED[i][0]);
+        }
+    }
+    if (!*missing) return CB_OK;
+    return cb_errf(err, CB_EINVAL, "the Apple writer's role (%s) lacks %s: mirroring into "
+                   "CalendarServer would fail; grant them ([apple] write_dsn)",
+                   PQuser(s->conn), missing);
+}
+
 void pg_sink_close(pg_sink *s)
 {
     if (!s) return;

@@ -40,6 +40,12 @@ int pg_sink_open(const char *dsn, const tzmap *tz, const char *default_tz, pg_si
                  cb_err *err);
 void pg_sink_close(pg_sink *s);
 
+/* Whether the writer's role holds every privilege a mirror write needs
+ * (README, "Least privilege"): CB_EINVAL naming each one missing. Checked
+ * at start and before a cutover flips anyone, so that a read-only role is
+ * found before people depend on it, not after. */
+int pg_sink_check_privileges(pg_sink *s, cb_err *err);
+
 int pg_sink_begin(pg_sink *s, cb_err *err);
 int pg_sink_commit(pg_sink *s, cb_err *err);
 void pg_sink_rollback(pg_sink *s);

@@ -49,7 +49,7 @@ int service_open(const service_deps *deps, service **out, cb_err *err)
     if (!(sv->dirty = calloc(n + 1, 1)) || !(sv->owners = calloc(n + 1, sizeof *sv->owners)))
         rc = cb_errf(err, CB_ENOMEM, "out of memory");
     else if ((rc = pg_source_open(cfg->apple_dsn, &sv->pg, err)) ||
-             (rc = pg_sink_open(cfg->apple_dsn, deps->tz, cfg->default_tz, &sv->sink, err)) ||
+             (rc = pg_sink_open(cfg->apple_write_dsn, deps->tz, cfg->default_tz, &sv->sink, err)) ||
              (rc = ews_client_new(deps->base, cfg, &sv->ews, err)))
         ;
     else {
@@ -86,6 +86,7 @@ void service_close(service *sv)
 
 ews_client *service_ews(service *sv) { return sv->ews; }
 pg_source *service_source(service *sv) { return sv->pg; }
+pg_sink *service_sink(service *sv) { return sv->sink; }
 
 /* ---- one cycle -------------------------------------------------------- */
 

@@ -55,6 +55,8 @@ void service_stop(service *sv);
 
 /* The EWS client and the Apple reader the cycles use (for cutover). */
 ews_client *service_ews(service *sv);
+/* The Apple writer, for the privilege check (pg_sink_check_privileges). */
+pg_sink *service_sink(service *sv);
 pg_source *service_source(service *sv);
 
 #endif

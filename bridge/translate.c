@@ -1,5 +1,7 @@
 #include "translate.h"
 
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,7 +59,12 @@ static int parse_opts(int argc, char **argv, opts *o, FILE *out, FILE *err)
         if (!strcmp(a, "--people") && more) o->people = argv[++i];
         else if (!strcmp(a, "--timezone") && more) o->zone = argv[++i];
         else if (!strcmp(a, "--travel-subject") && more) o->travel = argv[++i];
-        else if (!strcmp(a, "--horizon") && more) o->horizon = atoi(argv[++i]);
+        else if (!strcmp(a, "--horizon") && more) {
+            long n;
+            if (config_parse_long(argv[++i], 0, 3650, &n) != CB_OK)
+                return fprintf(err, "calbridge translate: --horizon must be 0..3650 days\n"), 2;
+            o->horizon = (int)n;
+        }
         else if (!strcmp(a, "--reverse")) o->reverse = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(USAGE, out), 0;
         else if (a[0] == '-' || o->file) return fprintf(err, "calbridge translate: bad argument '%s'\n%s", a, USAGE), 2;

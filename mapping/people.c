@@ -105,6 +105,8 @@ int people_parse(const char *text, const char *name, people **out, cb_err *err)
 {
     *out = NULL;
     people *p = calloc(1, sizeof *p);
+    /* Spreadsheet programs save CSV with a UTF-8 byte order mark. */
+    if (!strncmp(text, "\xef\xbb\xbf", 3)) text += 3;
     char *copy = strdup(text);
     if (!p || !copy) {
         free(p);

@@ -22,6 +22,7 @@ it_setup() {
     for _ in $(seq 50); do [ -s "$WORK/sim.port" ] && break; sleep 0.1; done
     SIM=http://127.0.0.1:$(cat "$WORK/sim.port")
     printf 'secret\n' >"$WORK/password"
+    chmod 600 "$WORK/password"   # calbridge refuses a secret others can read
     cat >"$WORK/people.csv" <<CSV
 owner_uid,smtp,wave,kind
 $ALICE,alice@example.org,1,user
@@ -37,6 +38,8 @@ auth = basic
 username = svc
 password_file = $WORK/password
 impersonation = yes
+# The simulator speaks plain HTTP on loopback.
+allow_insecure = yes
 batch_size = 10
 timeout = 20
 [state]

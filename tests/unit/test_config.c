@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../bridge/config.h"
@@ -22,7 +23,7 @@ static int setup(void **st)
     FILE *f = fopen(p, "w");
     fputs("s3cret\n", f);
     fclose(f);
-    return 0;
+    return chmod(p, 0600);
 }
 
 static int teardown(void **st)
@@ -101,12 +102,55 @@ static void missing_keys_and_files(void **st)
     assert_non_null(strstr(e.msg, "missing"));
 }
 
+/* What an operator gets wrong without noticing, refused at start. */
+static void refuses_unsafe_or_meaningless_settings(void **st)
+{
+    (void)st;
+    expect("[exchange]\nurl = https://\n", "has no host");
+    expect("[exchange]\nurl = https://:443/EWS\n", "has no host");
+    expect("[people]\ndefault_timezone = Europe/Atlantis\n", "not a known IANA zone");
+    expect("[exchange]\nurl = http://mail/EWS/Exchange.asmx\n", "allow_insecure = yes");
+    expect("[exchange]\ntls_verify = no\n", "any server can pose as Exchange");
+    /* Allowed knowingly: loads, with the warning to print. */
+    char body[1024];
+    snprintf(body, sizeof body, BASE "[exchange]\nurl = http://mail/EWS/Exchange.asmx\n"
+             "allow_insecure = yes\n", dir);
+    config *c;
+    cb_err e = {0};
+    assert_int_equal(config_load(write_conf(body), &c, &e), CB_OK);
+    assert_non_null(strstr(c->warning, "in clear"));
+    assert_string_equal(c->apple_write_dsn, c->apple_dsn);   /* one DSN unless told */
+    config_free(c);
+    /* A password file others can read is refused, and says how to fix it. */
+    char p[160];
+    snprintf(p, sizeof p, "%s/pw", dir);
+    chmod(p, 0644);
+    expect("", "chmod 600");
+    chmod(p, 0600);
+}
+
+static void numbers_are_whole_numbers(void **st)
+{
+    (void)st;
+    long n = -1;
+    assert_int_equal(config_parse_long("12", 0, 100, &n), CB_OK);
+    assert_int_equal(n, 12);
+    assert_int_equal(config_parse_long("one", 0, 100, &n), CB_EINVAL);
+    assert_int_equal(config_parse_long("1x", 0, 100, &n), CB_EINVAL);
+    assert_int_equal(config_parse_long(" 1", 0, 100, &n), CB_EINVAL);
+    assert_int_equal(config_parse_long("", 0, 100, &n), CB_EINVAL);
+    assert_int_equal(config_parse_long("101", 0, 100, &n), CB_EINVAL);
+    assert_int_equal(config_parse_long("99999999999999999999", 0, 100, &n), CB_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(loads_valid_config),
         cmocka_unit_test(reports_file_and_line),
         cmocka_unit_test(missing_keys_and_files),
+        cmocka_unit_test(refuses_unsafe_or_meaningless_settings),
+        cmocka_unit_test(numbers_are_whole_numbers),
     };
     return cmocka_run_group_tests(t, setup, teardown);
 }

@@ -24,6 +24,19 @@ static void parses_valid_map(void **st)
     people_free(p);
 }
 
+/* Saved by a spreadsheet: a UTF-8 byte order mark before the header. */
+static void parses_map_with_bom(void **st)
+{
+    (void)st;
+    people *p;
+    cb_err e = {0};
+    const char *csv = "\xef\xbb\xbfowner_uid,smtp,wave,kind\r\nA-1,a@example.org,1,user\r\n";
+    assert_int_equal(people_parse(csv, "m.csv", &p, &e), CB_OK);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->v[0].owner_uid, "A-1");
+    people_free(p);
+}
+
 static void expect_error(const char *csv, const char *msg)
 {
     people *p = (people *)1;
@@ -59,6 +72,7 @@ int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(parses_valid_map),
+        cmocka_unit_test(parses_map_with_bom),
         cmocka_unit_test(reports_bad_lines_with_numbers),
         cmocka_unit_test(missing_file_is_an_error),
     };
