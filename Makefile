@@ -12,13 +12,13 @@ B       := build
 MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapping/recur.c \
            mapping/tzdef.c mapping/ews_item.c mapping/ical_zone.c mapping/occur.c mapping/ical_in.c \
            mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c
-STATE   := state/store.c
+STATE   := state/store.c state/keys.c
 BRIDGE  := bridge/config.c bridge/pg_source.c bridge/ews_client.c bridge/ews_xml.c \
            bridge/sync.c bridge/report.c bridge/translate.c bridge/pg_sink.c bridge/mirror.c \
            bridge/ews_stream.c bridge/service.c bridge/cutover.c
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
-UNITS   := test_people test_config test_store test_ews_xml test_ical_in test_mapping
+UNITS   := test_people test_config test_store test_keys test_ews_xml test_ical_in test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h tests/fuzz/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream

@@ -1,5 +1,7 @@
 #include "cutover.h"
 
+#include "../state/keys.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +52,7 @@ static void stop(cut *c, int rc, const cb_err *err)
 static int set_step(cut *c, cperson *cp, const char *step, store_txn *t)
 {
     char name[STORE_KEY_MAX];
-    snprintf(name, sizeof name, "cutover:%s", cp->p->owner_uid);
+    key_name(KEY_CUTOVER, cp->p->owner_uid, name);
     snprintf(cp->step, sizeof cp->step, "%s", step);
     store_txn *own = NULL;
     if (!t && store_begin(c->o->st, 1, &own, NULL) != CB_OK) return CB_EIO;
@@ -118,8 +120,9 @@ static void flip(cut *c)
         cperson *cp = &c->v[i];
         if (!cp->passed) continue;
         char name[STORE_KEY_MAX];
-        snprintf(name, sizeof name, "syncstate:%s", cp->p->smtp);
-        store_del(t, name, NULL);   /* read their calendar in full once */
+        key_name(KEY_SYNCSTATE, cp->p->smtp, name);
+        rc = store_del(t, name, &e);   /* read their calendar in full once */
+        if (rc == CB_ENOTFOUND) rc = CB_OK;
         rc = store_authority_put(t, cp->p->owner_uid, AUTHORITY_EXCHANGE, &e);
         if (rc == CB_OK) rc = set_step(c, cp, "flipped", t);
     }
@@ -200,7 +203,7 @@ static int expect_event(cut *c, cperson *cp, store_txn *t, const pg_change *ch)
     cp->e = v;
     expect *x = &v[cp->ne++];
     memset(x, 0, sizeof *x);
-    snprintf(x->key, sizeof x->key, "%s/%lld/%s", ch->owner_uid, ch->calendar_id, ch->resource_name);
+    key_source(ch->owner_uid, ch->calendar_id, ch->resource_name, x->key);
     link_rec l;
     if (store_link_get(t, x->key, &l, NULL) == CB_OK) snprintf(x->item_id, sizeof x->item_id, "%s", l.item_id);
     content_print(ev, c->o->tz, x->apple);
@@ -320,7 +323,7 @@ int cutover_run(const cutover_opts *o, cb_err *err)
         cperson *cp = &c.v[c.n];
         if (!(cp->p = people_by_uid(o->people, o->owners[i]))) continue;
         char name[STORE_KEY_MAX];
-        snprintf(name, sizeof name, "cutover:%s", cp->p->owner_uid);
+        key_name(KEY_CUTOVER, cp->p->owner_uid, name);
         store_get(t, name, cp->step, sizeof cp->step, NULL);
         fprintf(o->out, "  %-28s %s\n", cp->p->smtp,
                 !*cp->step ? "to cut over" : !strcmp(cp->step, "done") ? "already cut over"

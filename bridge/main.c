@@ -20,6 +20,7 @@
 #include "../mapping/people.h"
 #include "../mapping/tzmap.h"
 #include "../state/store.h"
+#include "../state/keys.h"
 #include "config.h"
 #include "ews_client.h"
 #include "ews_xml.h"
@@ -305,15 +306,16 @@ static int count_link(void *ud, const char *key, const link_rec *l)
 static int print_conflict(void *ud, const char *name, const char *value)
 {
     (*(long *)ud)++;
-    /* "conflict:<time>:<key>" */
-    const char *when = name + strlen("conflict:"), *key = strchr(when + 20, ':');
-    printf("  %.24s  %s\n      %s\n", when, key ? key + 1 : when, value);
+    char when[32];
+    const char *key;
+    if (key_conflict_parse(name, when, &key) != CB_OK) when[0] = '\0', key = name;
+    printf("  %-24s  %s\n      %s\n", when, key, value);
     return 0;
 }
 
 static int print_failed(void *ud, const char *name, const char *value)
 {
-    if ((*(long *)ud)++ < 50) printf("  %s\n      %s\n", name + strlen("failed:"), value);
+    if ((*(long *)ud)++ < 50) printf("  %s\n      %s\n", key_arg(KEY_FAILED, name), value);
     return 0;
 }
 
@@ -329,9 +331,11 @@ static int count_entry(void *ud, const char *name, const char *value)
 static void print_failed_list(store_txn *t)
 {
     long n = 0, shown = 0;
-    store_each(t, "failed:", count_entry, &n, NULL);
+    char prefix[STORE_KEY_MAX];
+    key_prefix(KEY_FAILED, NULL, prefix);
+    store_each(t, prefix, count_entry, &n, NULL);
     printf("not carried     %ld%s\n", n, n > 50 ? " (the first 50:)" : "");
-    store_each(t, "failed:", print_failed, &shown, NULL);
+    store_each(t, prefix, print_failed, &shown, NULL);
 }
 
 static void print_plan(app *a)
@@ -351,7 +355,7 @@ static void print_plan(app *a)
     store_txn *t;
     char buf[96];
     if (store_begin(a->st, 0, &t, NULL) == CB_OK) {
-        if (store_get(t, SYNC_CURSOR_KEY, buf, sizeof buf, NULL) == CB_OK) pg_cursor_parse(buf, &cur);
+        if (store_get(t, KEY_CURSOR_APPLE, buf, sizeof buf, NULL) == CB_OK) pg_cursor_parse(buf, &cur);
         store_abort(t);
     }
     if (pg_source_explain(pg, owners, a->people->n, cur.rev, &text, &e) == CB_OK)
@@ -369,7 +373,7 @@ static void describe_lag(store_txn *t, const char *owner, char *out, size_t size
     char name[STORE_KEY_MAX], v[96], dir[32] = "";
     long long at = 0;
     long lag = 0;
-    snprintf(name, sizeof name, "lag:%s", owner);
+    key_name(KEY_LAG, owner, name);
     if (store_get(t, name, v, sizeof v, NULL) != CB_OK ||
         sscanf(v, "%lld %ld %31s", &at, &lag, dir) != 3) {
         snprintf(out, size, "-");
@@ -400,7 +404,7 @@ static void print_people(app *a, store_txn *t)
         authority auth = AUTHORITY_APPLE;
         store_authority_get(t, p->owner_uid, &auth, NULL);
         char name[STORE_KEY_MAX], step[64] = "", lag[96], ap[16] = "?";
-        snprintf(name, sizeof name, "cutover:%s", p->owner_uid);
+        key_name(KEY_CUTOVER, p->owner_uid, name);
         store_get(t, name, step, sizeof step, NULL);
         describe_lag(t, p->owner_uid, lag, sizeof lag);
         if (have_apple) snprintf(ap, sizeof ap, "%ld", apple[i]);
@@ -442,15 +446,17 @@ static int cmd_status(const char *conf, int argc, char **argv)
     if (conflicts) {
         long n = 0;
         printf("conflicts (edits on a mirror side, overwritten by the authoritative side):\n");
-        store_each(t, "conflict:", print_conflict, &n, NULL);
+        char prefix[STORE_KEY_MAX];
+        key_prefix(KEY_CONFLICT, NULL, prefix);
+        store_each(t, prefix, print_conflict, &n, NULL);
         printf("%ld conflicts\n", n);
         store_abort(t);
         free_app(&a);
         return 0;
     }
     char cursor[96] = "none (the first pass scans everything)", last[512] = "none";
-    store_get(t, SYNC_CURSOR_KEY, cursor, sizeof cursor, NULL);
-    store_get(t, "meta:last_error", last, sizeof last, NULL);
+    store_get(t, KEY_CURSOR_APPLE, cursor, sizeof cursor, NULL);
+    store_get(t, KEY_LAST_ERROR, last, sizeof last, NULL);
     long intents = 0;
     store_intent_each(t, count_intent, &intents, NULL);
     print_people(&a, t);

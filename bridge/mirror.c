@@ -9,6 +9,7 @@
 #include "../mapping/ews_in.h"
 #include "../mapping/ical_out.h"
 #include "../mapping/sbuf.h"
+#include "../state/keys.h"
 
 #define SYNC_MAX_CHANGES 512
 #define STATE_MAX 65536
@@ -111,9 +112,9 @@ static void person_commit(mperson *mp)
     char name[STORE_KEY_MAX];
     int rc = store_begin(mp->m->d.st, 1, &t, &e);
     if (rc == CB_OK) {
-        snprintf(name, sizeof name, "syncstate:%s", mp->p->smtp);
+        key_name(KEY_SYNCSTATE, mp->p->smtp, name);
         rc = store_put(t, name, mp->state ? mp->state : "", &e);
-        snprintf(name, sizeof name, "refetch:%s/", mp->p->owner_uid);
+        key_prefix(KEY_REFETCH, mp->p->owner_uid, name);
         if (rc == CB_OK && mp->pages == 0) rc = store_del_prefix(t, name, &e);
         rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
     }
@@ -128,20 +129,6 @@ static void person_commit(mperson *mp)
 }
 
 /* ---- writing one event ------------------------------------------------ */
-
-static void key_parts(const char *key, long long *calendar_id, const char **name)
-{
-    const char *a = strchr(key, '/'), *b = a ? strchr(a + 1, '/') : NULL;
-    *calendar_id = a ? atoll(a + 1) : 0;
-    *name = b ? b + 1 : key;
-}
-
-/* Whether key ("owner/calendar/name") is one of owner's. */
-static int key_owned(const char *key, const char *owner)
-{
-    size_t ol = strlen(owner);
-    return !strncmp(key, owner, ol) && key[ol] == '/';
-}
 
 /* The Apple key an Exchange item belongs to, from calbridge's own state
  * only: its link (mailbox + ItemId), the pending create whose tag it
@@ -158,10 +145,10 @@ static int key_for(mperson *mp, store_txn *t, const ews_event *ev, char key[STOR
     if (!key[0] && ev->tag && store_intent_get(t, ev->tag, &in, NULL) == CB_OK &&
         in.op == OP_CREATE && !strcasecmp(in.mailbox, mp->p->smtp))
         snprintf(key, STORE_KEY_MAX, "%s", in.key);
-    if (key[0]) return key_owned(key, owner) ? 0 : -1;
+    if (key[0]) return key_source_owned(key, owner) ? 0 : -1;
     char name[256];
     pg_sink_resource_name(ev->uid ? ev->uid : ev->item_id, name, sizeof name);
-    snprintf(key, STORE_KEY_MAX, "%s/%lld/%s", owner, mp->calendar_id, name);
+    key_source(owner, mp->calendar_id, name, key);
     return 0;
 }
 
@@ -174,7 +161,7 @@ static void conflict(mperson *mp, store_txn *t, const char *key, link_rec *l, co
     rep->conflicts++;
     report_add(rep, key, 0, "conflict: %s", msg);
     store_conflict_add(t, key, msg, NULL);
-    snprintf(name, sizeof name, "repush:%s", key);
+    key_name(KEY_REPUSH, key, name);
     store_put(t, name, l ? l->item_id : "", NULL);
     if (l) {
         l->revision = 0;        /* the next sync pass re-plans the event */
@@ -190,11 +177,11 @@ static int write_apple(mperson *mp, store_txn *t, const char *key, ews_event *ev
     map_ctx mc = {m->d.people, m->d.tz, m->d.cfg->default_tz, 0, (long long)time(NULL), NULL};
     char *ics = ical_out_calendar(&ev, 1, &mc, err);
     if (!ics) return err->code ? err->code : CB_EPARSE;
-    long long cal;
-    const char *name;
-    key_parts(key, &cal, &name);
+    source_key sk;
     pg_written w;
-    int rc = pg_sink_put(m->d.sink, mp->p->owner_uid, cal, name, ics, &w, err);
+    int rc = key_source_parse(key, &sk) == CB_OK
+                 ? pg_sink_put(m->d.sink, mp->p->owner_uid, sk.calendar_id, sk.name, ics, &w, err)
+                 : cb_errf(err, CB_EINVAL, "%s: not a source key", key);
     free(ics);
     if (rc) return rc;
     link_rec l = {0};
@@ -238,7 +225,7 @@ static int apply_event(mperson *mp, store_txn *t, ews_event *ev, int force)
     }
     cb_err e = {0};
     char what[STORE_KEY_MAX];
-    snprintf(what, sizeof what, "exchange:%s/%s", mp->p->smtp, ev->item_id);
+    key_exchange_item(mp->p->smtp, ev->item_id, what);
     /* Each object under its own savepoint: one PostgreSQL refuses fails
      * alone; only a lost connection stops the batch. */
     int rc = pg_sink_mark(mp->m->d.sink, &e);
@@ -380,11 +367,11 @@ static int delete_one(mperson *mp, store_txn *t, const char *key, link_rec *l, c
         conflict(mp, t, key, NULL, "deleted");
         return store_link_del(t, key, err);
     }
-    long long cal;
-    const char *name;
-    key_parts(key, &cal, &name);
+    source_key sk;
     pg_written w;
-    int rc = pg_sink_delete(mp->m->d.sink, mp->p->owner_uid, cal, name, &w, err);
+    int rc = key_source_parse(key, &sk) == CB_OK
+                 ? pg_sink_delete(mp->m->d.sink, mp->p->owner_uid, sk.calendar_id, sk.name, &w, err)
+                 : CB_ENOTFOUND;   /* a damaged link names nothing to delete */
     if (rc && rc != CB_ENOTFOUND) return rc;
     (void)l;
     rep->ex_deleted++;
@@ -404,7 +391,7 @@ static int collect_deletes(mperson *mp, store_txn *t, del **out, long *n)
     for (size_t i = 0; i < mp->nch; i++) {
         if (mp->ch[i].kind != 'D') continue;
         char key[STORE_KEY_MAX];
-        snprintf(key, sizeof key, "exchange:%s/%s", mp->p->smtp, mp->ch[i].item_id);
+        key_exchange_item(mp->p->smtp, mp->ch[i].item_id, key);
         if (store_failed_clear(t, key, NULL) != CB_OK) return CB_EIO;
         if (store_link_by_item(t, mp->p->smtp, mp->ch[i].item_id, key, NULL) != CB_OK) continue;
         del *v = realloc(*out, (size_t)(*n + 1) * sizeof *v);
@@ -477,7 +464,7 @@ static int plan_fetches(mperson *mp, cb_err *err)
         rc = add_fetch(mp, c->item_id, 0);
     }
     char prefix[STORE_KEY_MAX];
-    snprintf(prefix, sizeof prefix, "refetch:%s/", mp->p->owner_uid);
+    key_prefix(KEY_REFETCH, mp->p->owner_uid, prefix);
     refetch_ctx rc2 = {mp, CB_OK};
     if (rc == CB_OK && mp->pages == 0) store_each(t, prefix, collect_refetch, &rc2, NULL);
     store_abort(t);
@@ -582,14 +569,19 @@ static mperson *person_start(mirror *m, const person *p, cb_err *err)
     mp->m = m;
     mp->p = p;
     char name[STORE_KEY_MAX];
-    snprintf(name, sizeof name, "syncstate:%s", p->smtp);
-    if (store_begin(m->d.st, 0, &t, err) == CB_OK) {
+    key_name(KEY_SYNCSTATE, p->smtp, name);
+    int rc = store_begin(m->d.st, 0, &t, err);
+    if (rc == CB_OK) {
         mp->had_state = store_get(t, name, state, STATE_MAX, NULL) == CB_OK && *state;
-        store_authority_get(t, p->owner_uid, &mp->auth, NULL);
+        rc = store_authority_get(t, p->owner_uid, &mp->auth, err);
         store_abort(t);
     }
     mp->state = mp->had_state ? strdup(state) : NULL;
     free(state);
+    if (rc) {   /* an unknown authority is no reason to write either side */
+        person_free(mp);
+        return NULL;
+    }
     return mp;
 }
 
@@ -606,8 +598,16 @@ int mirror_pass(mirror *m, const char *const *owners, size_t n, mirror_done_fn d
     m->outstanding = 1;   /* held until every person has started */
     for (size_t i = 0; i < count; i++) {
         const person *p = owners ? people_by_uid(pp, owners[i]) : &pp->v[i];
-        mperson *mp = p ? person_start(m, p, err) : NULL;
-        if (!mp) continue;
+        if (!p) continue;
+        cb_err pe = {0};
+        mperson *mp = person_start(m, p, &pe);
+        if (!mp) {   /* that person only; the others go on */
+            if (!m->failed) m->err = pe;
+            m->failed = 1;
+            m->d.rep->failed++;
+            report_add(m->d.rep, p->smtp, 1, "%s", pe.msg);
+            continue;
+        }
         m->outstanding++;
         sync_next(mp);
     }

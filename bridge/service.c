@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ews_stream.h"
+#include "../state/keys.h"
 #include "mirror.h"
 #include "sync.h"
 
@@ -128,7 +129,9 @@ static void on_mirror(void *ud, int rc, const cb_err *err)
 {
     service *sv = ud;
     cb_err e = {0};
-    if (rc != CB_OK || !handed_over(sv, "repush:")) cycle_end(sv, rc, err);
+    char prefix[STORE_KEY_MAX];
+    key_prefix(KEY_REPUSH, NULL, prefix);
+    if (rc != CB_OK || !handed_over(sv, prefix)) cycle_end(sv, rc, err);
     else if (sync_pass(sv->sync, on_resync, sv, &e) != CB_OK) cycle_end(sv, e.code, &e);
 }
 
@@ -136,11 +139,9 @@ static int mark_refetch(void *ud, const char *name, const char *value)
 {
     (void)value;
     service *sv = ud;
-    const char *owner = name + strlen("refetch:");
-    for (size_t i = 0; i < sv->d.people->n; i++) {
-        size_t len = strlen(sv->d.people->v[i].owner_uid);
-        if (!strncmp(owner, sv->d.people->v[i].owner_uid, len) && owner[len] == '/') sv->dirty[i] = 1;
-    }
+    const char *key = key_arg(KEY_REFETCH, name);
+    for (size_t i = 0; key && i < sv->d.people->n; i++)
+        if (key_source_owned(key, sv->d.people->v[i].owner_uid)) sv->dirty[i] = 1;
     return 0;
 }
 
@@ -153,7 +154,9 @@ static void pick_owners(service *sv, int all)
     if (sv->first || now - sv->last_full >= sv->d.cfg->resync_interval_ms) all = 1;
     store_txn *t;
     if (store_begin(sv->d.st, 0, &t, NULL) == CB_OK) {
-        store_each(t, "refetch:", mark_refetch, sv, NULL);
+        char prefix[STORE_KEY_MAX];
+        key_prefix(KEY_REFETCH, NULL, prefix);
+        store_each(t, prefix, mark_refetch, sv, NULL);
         store_abort(t);
     }
     sv->nowners = 0;

@@ -7,6 +7,7 @@
 
 #include "../mapping/ical_in.h"
 #include "../mapping/sbuf.h"
+#include "../state/keys.h"
 
 #define MASTER_MARK "@@calbridge-master-item@@"
 
@@ -87,7 +88,7 @@ static void end_pass(sync_ctx *s, int rc)
     if (rc != CB_OK) {
         store_txn *t;
         if (store_begin(s->d.st, 1, &t, NULL) == CB_OK) {
-            store_put(t, "meta:last_error", s->err.msg, NULL);
+            store_put(t, KEY_LAST_ERROR, s->err.msg, NULL);
             store_commit(t, NULL);
         }
     }
@@ -114,7 +115,7 @@ static void finish_write_stage(sync_ctx *s)
     if (rc == CB_OK && s->have_next) {
         char buf[96];
         pg_cursor_format(&s->next_cursor, buf, sizeof buf);
-        rc = store_put(t, SYNC_CURSOR_KEY, buf, &err);
+        rc = store_put(t, KEY_CURSOR_APPLE, buf, &err);
     }
     if (rc == CB_OK) rc = store_commit(t, &err);
     else store_abort(t);
@@ -163,12 +164,9 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
             else rep->updated++;
         }
     }
-    if (m->ok || not_found) {
-        char owner[STORE_KEY_MAX];
-        snprintf(owner, sizeof owner, "%s", in->key);
-        if (strchr(owner, '/')) *strchr(owner, '/') = '\0';
-        store_lag_put(t, owner, "to-exchange", w->changed, NULL);
-    }
+    source_key sk;
+    if ((m->ok || not_found) && key_source_parse(in->key, &sk) == CB_OK)
+        store_lag_put(t, sk.owner, "to-exchange", w->changed, NULL);
     store_intent_del(t, in->tag, NULL);
 }
 
@@ -443,9 +441,9 @@ static int submit_all(sync_ctx *s, cb_err *err)
 
 /* ---- stage 3: plan and intent ----------------------------------------- */
 
-static void source_key(const pg_change *c, char key[STORE_KEY_MAX])
+static void change_key_of(const pg_change *c, char key[STORE_KEY_MAX])
 {
-    snprintf(key, STORE_KEY_MAX, "%s/%lld/%s", c->owner_uid, c->calendar_id, c->resource_name);
+    key_source(c->owner_uid, c->calendar_id, c->resource_name, key);
 }
 
 static work *add_work(sync_ctx *s, intent_op op, const char *key, const char *mailbox,
@@ -477,7 +475,7 @@ static void mirror_conflict(sync_ctx *s, store_txn *t, const char *key, const li
     report_add(s->d.rep, key, 0, "conflict: %s", msg);
     store_conflict_add(t, key, msg, NULL);
     if (!l) return;
-    snprintf(name, sizeof name, "refetch:%s", key);
+    key_name(KEY_REFETCH, key, name);
     store_put(t, name, l->item_id, NULL);
 }
 
@@ -513,14 +511,15 @@ static int plan_change(sync_ctx *s, store_txn *t, const pg_change *c)
 {
     report *rep = s->d.rep;
     char key[STORE_KEY_MAX];
-    source_key(c, key);
+    change_key_of(c, key);
     const person *p = people_by_uid(s->d.people, c->owner_uid);
     if (!p) return CB_OK;
     rep->read++;
     link_rec l;
     int linked = store_link_get(t, key, &l, NULL) == CB_OK;
-    authority auth = AUTHORITY_APPLE;
-    store_authority_get(t, c->owner_uid, &auth, NULL);
+    authority auth;
+    int arc = store_authority_get(t, c->owner_uid, &auth, NULL);
+    if (arc) return arc;   /* unknown authority: nothing is planned, the pass stops */
     if (auth == AUTHORITY_EXCHANGE) return plan_mirror_side(s, t, c, key, linked ? &l : NULL);
     if (linked && l.revision >= c->revision && c->revision > 0) {
         rep->unchanged++;
@@ -605,15 +604,15 @@ typedef struct gone_ctx {
 static int cmp_change_key(const void *a, const void *b)
 {
     char ka[STORE_KEY_MAX], kb[STORE_KEY_MAX];
-    source_key(a, ka);
-    source_key(b, kb);
+    change_key_of(a, ka);
+    change_key_of(b, kb);
     return strcmp(ka, kb);
 }
 
 static int cmp_key_change(const void *key, const void *elem)
 {
     char k[STORE_KEY_MAX];
-    source_key(elem, k);
+    change_key_of(elem, k);
     return strcmp(key, k);
 }
 
@@ -621,14 +620,11 @@ static int cmp_key_change(const void *key, const void *elem)
 static int plan_gone(void *ud, const char *key, const link_rec *l)
 {
     gone_ctx *g = ud;
-    char owner[STORE_KEY_MAX];
-    snprintf(owner, sizeof owner, "%s", key);
-    char *slash = strchr(owner, '/');
-    if (!slash) return 0;
-    *slash = '\0';
-    if (!people_by_uid(g->s->d.people, owner)) return 0;
-    authority auth = AUTHORITY_APPLE;
-    store_authority_get(g->t, owner, &auth, NULL);
+    source_key sk;
+    if (key_source_parse(key, &sk) != CB_OK || !people_by_uid(g->s->d.people, sk.owner)) return 0;
+    authority auth;
+    int rc = store_authority_get(g->t, sk.owner, &auth, NULL);
+    if (rc) return rc;   /* unknown authority: nothing may be deleted */
     if (auth == AUTHORITY_EXCHANGE) return 0;   /* its Apple home is the mirror */
     if (g->seen->n && bsearch(key, g->seen->v, g->seen->n, sizeof *g->seen->v, cmp_key_change))
         return 0;
@@ -650,14 +646,10 @@ static int repush_one(void *ud, const char *name, const char *value)
 {
     (void)value;
     repush_ctx *r = ud;
-    const char *key = name + strlen("repush:");
-    char owner[STORE_KEY_MAX];
-    snprintf(owner, sizeof owner, "%s", key);
-    char *a = strchr(owner, '/'), *b = a ? strchr(a + 1, '/') : NULL;
-    if (!b) return 0;
-    *a = '\0';
+    source_key sk;
+    if (key_source_parse(key_arg(KEY_REPUSH, name), &sk) != CB_OK) return 0;
     pg_changes *ch = NULL;
-    r->rc = pg_source_get(r->s->d.pg, owner, atoll(a + 1), b + 1, &ch, NULL);
+    r->rc = pg_source_get(r->s->d.pg, sk.owner, sk.calendar_id, sk.name, &ch, NULL);
     if (r->rc == CB_OK) r->rc = plan_change(r->s, r->t, &ch->v[0]);
     pg_changes_free(ch);
     return r->rc;
@@ -710,8 +702,10 @@ static int plan(sync_ctx *s, const pg_changes *ch, int scanned, cb_err *err)
     }
     if (rc == CB_OK) {
         repush_ctx r = {s, t, CB_OK};
-        store_each(t, "repush:", repush_one, &r, NULL);
-        rc = r.rc == CB_OK ? store_del_prefix(t, "repush:", err) : r.rc;
+        char prefix[STORE_KEY_MAX];
+        key_prefix(KEY_REPUSH, NULL, prefix);
+        store_each(t, prefix, repush_one, &r, NULL);
+        rc = r.rc == CB_OK ? store_del_prefix(t, prefix, err) : r.rc;
     }
     if (rc == CB_OK && hold_mass_deletes(s, t)) s->have_next = 0;
     for (size_t i = 0; i < s->nworks && rc == CB_OK; i++)
@@ -733,7 +727,7 @@ static void read_and_write(sync_ctx *s)
     int have = 0;
     cb_err err = {0};
     if (store_begin(s->d.st, 0, &t, &err) == CB_OK) {
-        have = store_get(t, SYNC_CURSOR_KEY, buf, sizeof buf, NULL) == CB_OK &&
+        have = store_get(t, KEY_CURSOR_APPLE, buf, sizeof buf, NULL) == CB_OK &&
                pg_cursor_parse(buf, &cur) == 0;
         store_abort(t);
     }

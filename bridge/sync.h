@@ -40,7 +40,6 @@
 #include "pg_source.h"
 #include "report.h"
 
-#define SYNC_CURSOR_KEY "cursor:apple"
 
 typedef struct sync_ctx sync_ctx;
 

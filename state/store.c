@@ -1,4 +1,5 @@
 #include "store.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -391,7 +392,7 @@ int store_each(store_txn *t, const char *prefix,
 int store_authority_get(store_txn *t, const char *owner, authority *out, cb_err *err)
 {
     char name[STORE_KEY_MAX], val[16];
-    snprintf(name, sizeof name, "auth:%s", owner);
+    key_name(KEY_AUTH, owner, name);
     int rc = store_get(t, name, val, sizeof val, err);
     *out = rc == CB_OK && !strcmp(val, "exchange") ? AUTHORITY_EXCHANGE : AUTHORITY_APPLE;
     return rc == CB_ENOTFOUND || rc == CB_OK ? CB_OK : rc;
@@ -400,7 +401,7 @@ int store_authority_get(store_txn *t, const char *owner, authority *out, cb_err 
 int store_authority_put(store_txn *t, const char *owner, authority a, cb_err *err)
 {
     char name[STORE_KEY_MAX];
-    snprintf(name, sizeof name, "auth:%s", owner);
+    key_name(KEY_AUTH, owner, name);
     return store_put(t, name, authority_name(a), err);
 }
 
@@ -415,23 +416,24 @@ int store_conflict_add(store_txn *t, const char *key, const char *message, cb_er
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[40], name[STORE_KEY_MAX];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(name, sizeof name, "conflict:%s.%03ldZ:%s", when, ts.tv_nsec / 1000000, key);
+    char secs[24], when[32], name[STORE_KEY_MAX];
+    strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when, sizeof when, "%.19s.%03dZ", secs, (int)(ts.tv_nsec / 1000000) % 1000);
+    key_conflict(when, key, name);
     return store_put(t, name, message, err);
 }
 
 int store_failed_put(store_txn *t, const char *what, const char *reason, cb_err *err)
 {
     char name[STORE_KEY_MAX];
-    snprintf(name, sizeof name, "failed:%s", what);
+    key_name(KEY_FAILED, what, name);
     return store_put(t, name, reason, err);
 }
 
 int store_failed_clear(store_txn *t, const char *what, cb_err *err)
 {
     char name[STORE_KEY_MAX];
-    snprintf(name, sizeof name, "failed:%s", what);
+    key_name(KEY_FAILED, what, name);
     int rc = store_del(t, name, err);
     return rc == CB_ENOTFOUND ? CB_OK : rc;
 }
@@ -460,7 +462,7 @@ int store_lag_put(store_txn *t, const char *owner, const char *direction, double
     double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
     long lag_ms = changed > 0 && now > changed ? (long)((now - changed) * 1000) : 0;
     char name[STORE_KEY_MAX], val[96];
-    snprintf(name, sizeof name, "lag:%s", owner);
+    key_name(KEY_LAG, owner, name);
     snprintf(val, sizeof val, "%lld %ld %s", (long long)ts.tv_sec, lag_ms, direction);
     return store_put(t, name, val, err);
 }
@@ -476,7 +478,7 @@ static int count_one(void *ud, char *key, char *val)
 int store_link_count(store_txn *t, const char *owner, long *n, cb_err *err)
 {
     char prefix[STORE_KEY_MAX];
-    snprintf(prefix, sizeof prefix, "%s/", owner);
+    key_source_prefix(owner, prefix);
     *n = 0;
     return walk(t, t->s->links, prefix, count_one, n, err);
 }

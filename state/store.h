@@ -7,18 +7,9 @@
  *   items    mailbox + ItemId -> source key (the reverse direction);
  *   intents  tag -> a write that was decided but whose effect is not yet
  *            committed (isync's journal: intent, then effect, then commit);
- *   kv       small named strings, by prefix:
- *              cursor:apple        the Apple poll cursor;
- *              auth:<owner>        the person's authority (apple when absent);
- *              syncstate:<smtp>    the EWS SyncState of their calendar folder;
- *              cutover:<owner>     the step a cutover reached (resumable);
- *              conflict:<time>:<key>  an edit on a mirror side, overwritten;
- *              refetch:<key>       an Exchange item to write into Apple again;
- *              repush:<key>        an Apple event to write into Exchange again;
- *              lag:<owner>         when their last change was carried, and its lag;
- *              failed:<key>        an event that could not be carried, and why
- *                                  (kept until it is carried or gone);
- *              meta:<name>         last error, counters.
+ *   kv       small named strings: cursors, authority, SyncStates, cutover
+ *            steps, conflicts, hand-overs between the engines, lags, what
+ *            could not be carried (every name is built by keys.h).
  *
  * A source key is "owner_uid/calendar_resource_id/resource_name".
  * All access happens inside a store_txn; a write transaction is committed
