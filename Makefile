@@ -13,14 +13,20 @@ MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapp
            mapping/tzdef.c mapping/ews_item.c mapping/ical_zone.c mapping/occur.c mapping/ical_in.c \
            mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c
 STATE   := state/store.c state/keys.c
-BRIDGE  := bridge/config.c bridge/pg_source.c bridge/ews_client.c bridge/ews_xml.c \
-           bridge/sync.c bridge/report.c bridge/translate.c bridge/pg_sink.c bridge/mirror.c \
-           bridge/ews_stream.c bridge/service.c bridge/cutover.c
+# bridge/: apple/ reads and writes CalendarServer's tables, exchange/ speaks
+# EWS, engine/ carries changes between them, cli/ is the command line.
+APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c
+EXCH    := bridge/exchange/ews_client.c bridge/exchange/ews_xml.c bridge/exchange/ews_ops.c \
+           bridge/exchange/ews_stream.c
+ENGINE  := bridge/engine/sync.c bridge/engine/mirror.c bridge/engine/service.c \
+           bridge/engine/cutover.c
+CLI     := bridge/cli/config.c bridge/cli/report.c bridge/cli/translate.c
+BRIDGE  := $(APPLE) $(EXCH) $(ENGINE) $(CLI)
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_keys test_ews_xml test_ical_in test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
-HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h tests/ewssim/*.h tests/fuzz/*.h)
+HDRS    := $(wildcard mapping/*.h state/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -41,7 +47,7 @@ $(B)/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
 
-$(B)/calbridge: $(B)/bridge/main.o $(LIBOBJ)
+$(B)/calbridge: $(B)/bridge/cli/main.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ewssim: $(SIMSRC:%.c=$(B)/%.o) $(MAPPING:%.c=$(B)/%.o)
@@ -61,7 +67,7 @@ $(B)/asan/test_%: $(B)/asan/tests/unit/test_%.o $(LIBSRC:%.c=$(B)/asan/%.o)
 
 # The programs built with ASan+UBSan, for `make it-asan`.
 ASANOBJ := $(LIBSRC:%.c=$(B)/asan/%.o)
-$(B)/asan/calbridge: $(B)/asan/bridge/main.o $(ASANOBJ)
+$(B)/asan/calbridge: $(B)/asan/bridge/cli/main.o $(ASANOBJ)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 $(B)/asan/ewssim: $(SIMSRC:%.c=$(B)/asan/%.o) $(MAPPING:%.c=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)

@@ -480,6 +480,10 @@ static int map_series(job *j, icalcomponent *master, ews_item *it, const ical_zo
         return 1;
     }
     struct icalrecurrencetype r = icalproperty_get_rrule(rp);
+    if (occur_rule_too_costly(&r))
+        return cb_errf(j->err, CB_EUNSUPPORTED, "event %s: a repeat by the second or minute "
+                       "limited to certain days or months is not carried (libical would take "
+                       "minutes to expand it)", j->uid);
     if (recur_from_rrule(&r, sw, sw.is_date ? NULL : z->zone, &it->recur, why, why_len) < 0)
         return 1;
     it->has_recurrence = 1;

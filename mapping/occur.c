@@ -163,6 +163,17 @@ static int excluded(const series *s, struct icaltimetype wall)
     return 0;
 }
 
+int occur_rule_too_costly(const struct icalrecurrencetype *rule)
+{
+    if (rule->freq != ICAL_SECONDLY_RECURRENCE && rule->freq != ICAL_MINUTELY_RECURRENCE) return 0;
+    return rule->by_day[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+           rule->by_month_day[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+           rule->by_year_day[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+           rule->by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+           rule->by_month[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+           rule->by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX;
+}
+
 /* Instances from DTSTART, RRULE and RDATE, as wall times, before to. */
 static int collect(const series *s, long long to, size_t max, struct icaltimetype **out,
                    size_t *n)
@@ -175,10 +186,7 @@ static int collect(const series *s, long long to, size_t max, struct icaltimetyp
     icalproperty *rp = icalcomponent_get_first_property(s->master, ICAL_RRULE_PROPERTY);
     for (; rp; rp = icalcomponent_get_next_property(s->master, ICAL_RRULE_PROPERTY)) {
         struct icalrecurrencetype rule = icalproperty_get_rrule(rp);
-        /* One libical step of a SECONDLY or MINUTELY rule can walk seconds
-         * for minutes of CPU (found by fuzzing); no calendar client makes
-         * them and Exchange has none: they give no instances. */
-        if (rule.freq == ICAL_SECONDLY_RECURRENCE || rule.freq == ICAL_MINUTELY_RECURRENCE) continue;
+        if (occur_rule_too_costly(&rule)) continue;   /* refused by the mapping */
         icalrecur_iterator *it = icalrecur_iterator_new(rule, s->start);
         for (struct icaltimetype t; it && !icaltime_is_null_time(t = icalrecur_iterator_next(it));) {
             t.zone = s->z.zone;

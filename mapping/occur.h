@@ -41,6 +41,12 @@ void occur_sort(occur_list *l);
 int occur_compare(const occur_list *a, const occur_list *b, char *msg, size_t len);
 void occur_free(occur_list *l);
 
+/* 1 when libical cannot be trusted to step rule in bounded time: a
+ * SECONDLY or MINUTELY rule narrowed by day, week, month or position
+ * (one step may walk every second of a month: minutes of CPU, found by
+ * fuzzing). No calendar client writes one; such a rule is refused. */
+int occur_rule_too_costly(const struct icalrecurrencetype *rule);
+
 /* UTC seconds as "2024-01-02T10:00:00Z". */
 void occur_format_xs(long long t, char out[32]);
 /* "2024-01-02T10:00:00Z" (or floating, read in zone) as UTC seconds. */

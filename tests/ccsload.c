@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../bridge/pg_sink.h"
+#include "../bridge/apple/pg_sink.h"
 
 static pg_sink *db;
 

@@ -1,6 +1,6 @@
 /* Any EWS answer (what a server, or whoever sits in its place, sends). */
 #include "fuzz_common.h"
-#include "../../bridge/ews_xml.h"
+#include "../../bridge/exchange/ews_xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

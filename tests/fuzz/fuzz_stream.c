@@ -1,7 +1,7 @@
 /* A GetStreamingEvents body, cut into envelopes as it arrives, each parsed. */
 #include "fuzz_common.h"
-#include "../../bridge/ews_stream.h"
-#include "../../bridge/ews_xml.h"
+#include "../../bridge/exchange/ews_stream.h"
+#include "../../bridge/exchange/ews_xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../bridge/config.h"
+#include "../../bridge/cli/config.h"
 
 static char dir[64];
 

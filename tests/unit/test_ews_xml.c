@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bridge/ews_stream.h"
-#include "../../bridge/ews_xml.h"
+#include "../../bridge/exchange/ews_stream.h"
+#include "../../bridge/exchange/ews_xml.h"
 #include "../../mapping/ews_in.h"
 
 #define SAMPLES "../shared/ews/samples/"

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../bridge/ews_xml.h"
+#include "../../bridge/exchange/ews_xml.h"
 #include "../../mapping/ews_in.h"
 #include "../../mapping/ical_in.h"
 #include "../../mapping/ical_out.h"
@@ -482,6 +482,14 @@ static void fuzz_findings_stay_fixed(void **st)
     cb_err e = {0};
     assert_int_equal(ical_in_map(ics, &mc, &ev, &e), CB_EPARSE);
     assert_non_null(strstr(e.msg, "DTEND is before DTSTART"));
+    /* A SECONDLY rule narrowed to the 31st: one libical step walked every
+     * second of a month (a stall). Refused at once, named. */
+    const char *slow =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:slow\r\n"
+        "DTSTART:20300101T000000Z\r\nDURATION:PT1S\r\nRRULE:FREQ=SECONDLY;BYMONTHDAY=-31\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert_int_equal(ical_in_map(slow, &mc, &ev, &e), CB_EUNSUPPORTED);
+    assert_non_null(strstr(e.msg, "by the second or minute"));
     /* Invalid UTF-8 and control characters never make ill-formed XML. */
     sbuf b;
     sbuf_init(&b);

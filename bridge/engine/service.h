@@ -12,14 +12,14 @@
 #define SERVICE_H
 
 #include <event2/event.h>
-#include "../mapping/people.h"
-#include "../mapping/tzmap.h"
-#include "../state/store.h"
-#include "config.h"
-#include "ews_client.h"
-#include "pg_sink.h"
-#include "pg_source.h"
-#include "report.h"
+#include "../../mapping/people.h"
+#include "../../mapping/tzmap.h"
+#include "../../state/store.h"
+#include "../cli/config.h"
+#include "../exchange/ews_client.h"
+#include "../apple/pg_sink.h"
+#include "../apple/pg_source.h"
+#include "../cli/report.h"
 
 typedef struct service service;
 

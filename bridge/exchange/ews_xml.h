@@ -1,8 +1,8 @@
 /* ews_xml.h — the SOAP envelope around calbridge's EWS requests, and the
  * parser for the answers.
  *
- * Requests: ews_xml_envelope() wraps an operation element (built by the
- * caller, e.g. with ews_item writers) with RequestServerVersion and, when
+ * Requests: ews_xml_envelope() wraps an operation element (ews_ops.h) with
+ * RequestServerVersion and, when
  * impersonating, ExchangeImpersonation/ConnectingSID/PrimarySmtpAddress.
  *
  * Responses: ews_xml_parse() reads any EWS response body into an
@@ -15,8 +15,8 @@
 #define EWS_XML_H
 
 #include <stddef.h>
-#include "../mapping/cb_err.h"
-#include "../mapping/sbuf.h"
+#include "../../mapping/cb_err.h"
+#include "../../mapping/sbuf.h"
 
 typedef struct ews_msg {
     int ok;                 /* ResponseClass Success (or Warning) */
@@ -80,17 +80,5 @@ size_t ews_xml_answer_limit(const char *operation_xml);
  * deeper than libxml2's limit or is over XML_IN_MAX (see xml_in.h). */
 int ews_xml_parse(const char *xml, size_t len, ews_response **out, cb_err *err);
 void ews_response_free(ews_response *r);
-
-/* A FindItem for the calendar items stamped with tag (property calbridge-tag),
- * returning their stamps. */
-void ews_xml_find_by_tag(sbuf *b, const char *tag);
-/* A FindItem for every calbridge-stamped item in the calendar. */
-void ews_xml_find_stamped(sbuf *b);
-/* A GetItem for n ItemIds with every property the mapping reads: the
- * calendar fields, the occurrence lists and calbridge's stamps. */
-void ews_xml_get_items(sbuf *b, const char *const *ids, size_t n);
-/* A SyncFolderItems (IdOnly) on the calendar from sync_state (NULL or ""
- * for the first sync). */
-void ews_xml_sync_folder(sbuf *b, const char *sync_state, int max_changes);
 
 #endif

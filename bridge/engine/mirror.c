@@ -1,4 +1,5 @@
 #include "mirror.h"
+#include "../exchange/ews_ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,10 +7,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../mapping/ews_in.h"
-#include "../mapping/ical_out.h"
-#include "../mapping/sbuf.h"
-#include "../state/keys.h"
+#include "../../mapping/ews_in.h"
+#include "../../mapping/ical_out.h"
+#include "../../mapping/sbuf.h"
+#include "../../state/keys.h"
 
 #define SYNC_MAX_CHANGES 512
 #define STATE_MAX 65536
@@ -316,7 +317,7 @@ static void fetch_next(mperson *mp)
     mp->sent = n;
     sbuf x;
     sbuf_init(&x);
-    ews_xml_get_items(&x, ids, n);
+    ews_ops_get_items(&x, ids, n);
     cb_err e = {0};
     int rc = sbuf_failed(&x) ? cb_errf(&e, CB_ENOMEM, "out of memory")
              : ews_client_submit(mp->m->d.ews, mp->p->smtp, x.s, on_items, mp, &e);
@@ -547,7 +548,7 @@ static void sync_next(mperson *mp)
 {
     sbuf x;
     sbuf_init(&x);
-    ews_xml_sync_folder(&x, mp->state, SYNC_MAX_CHANGES);
+    ews_ops_sync_folder(&x, mp->state, SYNC_MAX_CHANGES);
     cb_err e = {0};
     int rc = sbuf_failed(&x) ? cb_errf(&e, CB_ENOMEM, "out of memory")
              : ews_client_submit(mp->m->d.ews, mp->p->smtp, x.s, on_sync, mp, &e);

@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../mapping/sbuf.h"
+#include "../../mapping/sbuf.h"
 
 #define RETRY_BASE_MS 250
 #define RETRY_CAP_MS 30000

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../mapping/ews_item.h"
-#include "../mapping/xml_in.h"
+#include "../../mapping/ews_item.h"
+#include "../../mapping/xml_in.h"
 
 #define NS_DECL "xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" " \
     "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\" " \
@@ -29,84 +29,6 @@ void ews_xml_envelope(sbuf *b, const char *server_version, const char *impersona
     sbuf_cat(b, "</soap:Header><soap:Body>");
     sbuf_cat(b, operation_xml);
     sbuf_cat(b, "</soap:Body></soap:Envelope>");
-}
-
-static void stamp_uri(sbuf *b, const char *name)
-{
-    sbuf_printf(b, "<t:ExtendedFieldURI PropertySetId=\"%s\" PropertyName=\"%s\" "
-                   "PropertyType=\"String\"/>", EWS_PROPSET_GUID, name);
-}
-
-static void find_open(sbuf *b)
-{
-    sbuf_cat(b, "<m:FindItem Traversal=\"Shallow\"><m:ItemShape><t:BaseShape>IdOnly"
-                "</t:BaseShape><t:AdditionalProperties>");
-    stamp_uri(b, EWS_PROP_SOURCE);
-    stamp_uri(b, EWS_PROP_TAG);
-    sbuf_cat(b, "</t:AdditionalProperties></m:ItemShape>");
-}
-
-static void find_close(sbuf *b)
-{
-    sbuf_cat(b, "<m:ParentFolderIds><t:DistinguishedFolderId Id=\"calendar\"/>"
-                "</m:ParentFolderIds></m:FindItem>");
-}
-
-void ews_xml_find_by_tag(sbuf *b, const char *tag)
-{
-    find_open(b);
-    sbuf_cat(b, "<m:Restriction><t:IsEqualTo>");
-    stamp_uri(b, EWS_PROP_TAG);
-    sbuf_cat(b, "<t:FieldURIOrConstant><t:Constant Value=\"");
-    sbuf_xml(b, tag);
-    sbuf_cat(b, "\"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>");
-    find_close(b);
-}
-
-void ews_xml_find_stamped(sbuf *b)
-{
-    find_open(b);
-    sbuf_cat(b, "<m:Restriction><t:Exists>");
-    stamp_uri(b, EWS_PROP_SOURCE);
-    sbuf_cat(b, "</t:Exists></m:Restriction>");
-    find_close(b);
-}
-
-static const char *const STAMPS[] = {"calbridge-source", "calbridge-tag", "calbridge-organizer",
-                                     "calbridge-tzid", "calbridge-url", "calbridge-role",
-                                     "calbridge-travel"};
-
-void ews_xml_get_items(sbuf *b, const char *const *ids, size_t n)
-{
-    sbuf_cat(b, "<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape>"
-                "<t:BodyType>Text</t:BodyType><t:AdditionalProperties>"
-                "<t:FieldURI FieldURI=\"item:Body\"/>"
-                "<t:FieldURI FieldURI=\"item:Categories\"/>"
-                "<t:FieldURI FieldURI=\"calendar:UID\"/>"
-                "<t:FieldURI FieldURI=\"calendar:ModifiedOccurrences\"/>"
-                "<t:FieldURI FieldURI=\"calendar:DeletedOccurrences\"/>"
-                "<t:FieldURI FieldURI=\"calendar:StartTimeZone\"/>");
-    for (size_t i = 0; i < sizeof STAMPS / sizeof *STAMPS; i++) stamp_uri(b, STAMPS[i]);
-    sbuf_cat(b, "</t:AdditionalProperties></m:ItemShape><m:ItemIds>");
-    for (size_t i = 0; i < n; i++) {
-        sbuf_cat(b, "<t:ItemId Id=\"");
-        sbuf_xml(b, ids[i]);
-        sbuf_cat(b, "\"/>");
-    }
-    sbuf_cat(b, "</m:ItemIds></m:GetItem>");
-}
-
-void ews_xml_sync_folder(sbuf *b, const char *sync_state, int max_changes)
-{
-    sbuf_cat(b, "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
-                "<m:SyncFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SyncFolderId>");
-    if (sync_state && *sync_state) {
-        sbuf_cat(b, "<m:SyncState>");
-        sbuf_xml(b, sync_state);
-        sbuf_cat(b, "</m:SyncState>");
-    }
-    sbuf_printf(b, "<m:MaxChangesReturned>%d</m:MaxChangesReturned></m:SyncFolderItems>",
-                max_changes);
 }
 
 size_t ews_xml_answer_limit(const char *operation_xml)

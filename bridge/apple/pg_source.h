@@ -21,7 +21,7 @@
 #define PG_SOURCE_H
 
 #include <stddef.h>
-#include "../mapping/cb_err.h"
+#include "../../mapping/cb_err.h"
 
 typedef struct pg_source pg_source;
 

@@ -30,13 +30,13 @@
 #ifndef MIRROR_H
 #define MIRROR_H
 
-#include "../mapping/people.h"
-#include "../mapping/tzmap.h"
-#include "../state/store.h"
-#include "config.h"
-#include "ews_client.h"
-#include "pg_sink.h"
-#include "report.h"
+#include "../../mapping/people.h"
+#include "../../mapping/tzmap.h"
+#include "../../state/store.h"
+#include "../cli/config.h"
+#include "../exchange/ews_client.h"
+#include "../apple/pg_sink.h"
+#include "../cli/report.h"
 
 typedef struct mirror mirror;
 

@@ -1,13 +1,14 @@
 #include "sync.h"
+#include "../exchange/ews_ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../mapping/ical_in.h"
-#include "../mapping/sbuf.h"
-#include "../state/keys.h"
+#include "../../mapping/ical_in.h"
+#include "../../mapping/sbuf.h"
+#include "../../state/keys.h"
 
 #define MASTER_MARK "@@calbridge-master-item@@"
 
@@ -299,10 +300,7 @@ static void read_master(occ_req *o)
     sync_ctx *s = o->s;
     sbuf x;
     sbuf_init(&x);
-    sbuf_cat(&x, "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
-                 "<m:ItemIds><t:ItemId Id=\"");
-    sbuf_xml(&x, o->w->master_id);
-    sbuf_cat(&x, "\"/></m:ItemIds></m:GetItem>");
+    ews_ops_get_change_key(&x, o->w->master_id);
     if (!sbuf_failed(&x) &&
         ews_client_submit(s->d.ews, o->w->in.mailbox, x.s, on_master_read, o, NULL) == CB_OK)
         s->outstanding++;
@@ -338,20 +336,17 @@ static void submit_occurrences(sync_ctx *s, work *w)
     if (!o) return;   /* the link's empty fingerprint brings it back next pass */
     o->s = s;
     o->w = w;
-    const char *parts[2][3] = {
-        {w->occ_del, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations="
-                     "\"SendToNone\"><m:ItemIds>", "</m:ItemIds></m:DeleteItem>"},
-        {w->occ_upd, "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" SendMeetingInvitations"
-                     "OrCancellations=\"SendToNone\"><m:ItemChanges>", "</m:ItemChanges></m:UpdateItem>"}};
+    const char *parts[2] = {w->occ_del, w->occ_upd};
+    const ews_write ops[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
     o->pending = 1;   /* held until both are submitted */
     for (int i = 0; i < 2; i++) {
-        if (!parts[i][0]) continue;
-        char *body = with_master(parts[i][0], w->master_id);
+        if (!parts[i]) continue;
+        char *body = with_master(parts[i], w->master_id);
         sbuf x;
         sbuf_init(&x);
-        sbuf_cat(&x, parts[i][1]);
+        ews_ops_open(&x, ops[i]);
         sbuf_cat(&x, body ? body : "");
-        sbuf_cat(&x, parts[i][2]);
+        ews_ops_close(&x, ops[i]);
         free(body);
         if (ews_client_submit(s->d.ews, w->in.mailbox, x.s, on_occurrences, o, NULL) == CB_OK) {
             o->pending++;
@@ -369,27 +364,14 @@ static void submit_occurrences(sync_ctx *s, work *w)
 
 static void batch_xml(const batch *b, sbuf *x)
 {
-    if (b->op == OP_CREATE)
-        sbuf_cat(x, "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId>"
-                    "<t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items>");
-    else if (b->op == OP_UPDATE)
-        sbuf_cat(x, "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" "
-                    "SendMeetingInvitationsOrCancellations=\"SendToNone\"><m:ItemChanges>");
-    else
-        sbuf_cat(x, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" "
-                    "SendMeetingCancellations=\"SendToNone\"><m:ItemIds>");
+    ews_write op = b->op == OP_CREATE ? EWS_WRITE_CREATE
+                   : b->op == OP_UPDATE ? EWS_WRITE_UPDATE : EWS_WRITE_DELETE;
+    ews_ops_open(x, op);
     for (size_t i = 0; i < b->n; i++) {
-        if (b->op != OP_DELETE) {
-            sbuf_cat(x, b->w[i]->xml);
-            continue;
-        }
-        sbuf_cat(x, "<t:ItemId Id=\"");
-        sbuf_xml(x, b->w[i]->in.item_id);
-        sbuf_cat(x, "\"/>");
+        if (b->op == OP_DELETE) ews_ops_item_id(x, b->w[i]->in.item_id);
+        else sbuf_cat(x, b->w[i]->xml);
     }
-    sbuf_cat(x, b->op == OP_CREATE ? "</m:Items></m:CreateItem>"
-                : b->op == OP_UPDATE ? "</m:ItemChanges></m:UpdateItem>"
-                                     : "</m:ItemIds></m:DeleteItem>");
+    ews_ops_close(x, op);
 }
 
 static int submit_batch(sync_ctx *s, batch *b, cb_err *err)
@@ -829,7 +811,7 @@ static int recover(sync_ctx *s, cb_err *err)
         recovery *rv = calloc(1, sizeof *rv);
         sbuf x;
         sbuf_init(&x);
-        ews_xml_find_by_tag(&x, l.v[i].tag);
+        ews_ops_find_by_tag(&x, l.v[i].tag);
         if (!rv || sbuf_failed(&x)) rc = cb_errf(err, CB_ENOMEM, "out of memory");
         else {
             rv->s = s;

@@ -20,8 +20,8 @@
 #define EWS_STREAM_H
 
 #include <event2/event.h>
-#include "../mapping/people.h"
-#include "config.h"
+#include "../../mapping/people.h"
+#include "../cli/config.h"
 
 #define EWS_STREAM_GROUP 200
 

@@ -9,7 +9,7 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
-#include "../mapping/cb_err.h"
+#include "../../mapping/cb_err.h"
 
 typedef enum { AUTH_BASIC, AUTH_BEARER } auth_kind;
 

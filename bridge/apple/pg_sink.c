@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../mapping/ews_item.h"
-#include "../mapping/occur.h"
+#include "../../mapping/ews_item.h"
+#include "../../mapping/occur.h"
 #include "pg_source.h"
 
 /* CalendarServer's defaults (twistedcaldav/stdconfig.py). */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../mapping/sbuf.h"
+#include "../../mapping/sbuf.h"
 
 struct pg_source {
     PGconn *conn;

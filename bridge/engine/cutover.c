@@ -1,17 +1,18 @@
 #include "cutover.h"
+#include "../exchange/ews_ops.h"
 
-#include "../state/keys.h"
+#include "../../state/keys.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../mapping/ews_in.h"
-#include "../mapping/ical_in.h"
-#include "../mapping/occur.h"
-#include "../mapping/sbuf.h"
-#include "ews_xml.h"
+#include "../../mapping/ews_in.h"
+#include "../../mapping/ical_in.h"
+#include "../../mapping/occur.h"
+#include "../../mapping/sbuf.h"
+#include "../exchange/ews_xml.h"
 
 #define WINDOW_BACK (30LL * 86400)
 #define WINDOW_AHEAD (400LL * 86400)
@@ -221,7 +222,7 @@ static int fetch_linked(cut *c, cperson *cp, cb_err *err)
         if (!n || (n < batch && n < 100 && i < cp->ne)) continue;
         sbuf x;
         sbuf_init(&x);
-        ews_xml_get_items(&x, ids, n);
+        ews_ops_get_items(&x, ids, n);
         int rc = ews_client_submit(service_ews(c->o->sv), cp->p->smtp, x.s, on_items, c, err);
         sbuf_free(&x);
         if (rc) return rc;

@@ -1,4 +1,5 @@
 #include "translate.h"
+#include "../exchange/ews_ops.h"
 
 #include "config.h"
 
@@ -6,10 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../mapping/ews_in.h"
-#include "../mapping/ical_in.h"
-#include "../mapping/ical_out.h"
-#include "ews_xml.h"
+#include "../../mapping/ews_in.h"
+#include "../../mapping/ical_in.h"
+#include "../../mapping/ical_out.h"
+#include "../exchange/ews_xml.h"
 
 static const char USAGE[] =
     "usage: calbridge translate [--people FILE] [--timezone ZONE] [--horizon DAYS]\n"
@@ -89,15 +90,14 @@ static void print_create(FILE *out, ical_in_result *r, size_t n)
 {
     sbuf op;
     sbuf_init(&op);
-    sbuf_cat(&op, "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId>"
-                  "<t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items>");
+    ews_ops_open(&op, EWS_WRITE_CREATE);
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; r[i].ev && k < r[i].ev->n; k++) {
             char key[600];
             snprintf(key, sizeof key, "translate:%s%s", r[i].uid, r[i].ev->items[k]->suffix);
             ews_item_write_create(r[i].ev->items[k], key, NULL, &op);
         }
-    sbuf_cat(&op, "</m:Items></m:CreateItem>");
+    ews_ops_close(&op, EWS_WRITE_CREATE);
     envelope(out, op.s);
     sbuf_free(&op);
 }
@@ -110,18 +110,15 @@ static void print_occurrences(FILE *out, const ews_item *it, const char *uid)
     sbuf del, upd, op;
     sbuf_init(&del), sbuf_init(&upd), sbuf_init(&op);
     ews_item_write_occurrences(it, master, &del, &upd);
-    if (del.len) {
-        sbuf_printf(&op, "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" "
-                         "SendMeetingCancellations=\"SendToNone\"><m:ItemIds>%s"
-                         "</m:ItemIds></m:DeleteItem>", del.s);
-        envelope(out, op.s);
-    }
-    if (upd.len) {
+    const sbuf *body[2] = {&del, &upd};
+    const ews_write ops[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
+    for (int i = 0; i < 2; i++) {
+        if (!body[i]->len) continue;
         sbuf_free(&op);
         sbuf_init(&op);
-        sbuf_printf(&op, "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" "
-                         "SendMeetingInvitationsOrCancellations=\"SendToNone\"><m:ItemChanges>"
-                         "%s</m:ItemChanges></m:UpdateItem>", upd.s);
+        ews_ops_open(&op, ops[i]);
+        sbuf_cat(&op, body[i]->s);
+        ews_ops_close(&op, ops[i]);
         envelope(out, op.s);
     }
     sbuf_free(&del), sbuf_free(&upd), sbuf_free(&op);

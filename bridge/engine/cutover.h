@@ -23,10 +23,10 @@
 #define CUTOVER_H
 
 #include <stdio.h>
-#include "../mapping/people.h"
-#include "../mapping/tzmap.h"
-#include "../state/store.h"
-#include "config.h"
+#include "../../mapping/people.h"
+#include "../../mapping/tzmap.h"
+#include "../../state/store.h"
+#include "../cli/config.h"
 #include "service.h"
 
 typedef struct cutover_opts {

@@ -24,8 +24,8 @@
 #ifndef PG_SINK_H
 #define PG_SINK_H
 
-#include "../mapping/cb_err.h"
-#include "../mapping/tzmap.h"
+#include "../../mapping/cb_err.h"
+#include "../../mapping/tzmap.h"
 
 typedef struct pg_sink pg_sink;
 

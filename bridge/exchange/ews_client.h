@@ -26,8 +26,8 @@
 #define EWS_CLIENT_H
 
 #include <event2/event.h>
-#include "../mapping/cb_err.h"
-#include "config.h"
+#include "../../mapping/cb_err.h"
+#include "../cli/config.h"
 #include "ews_xml.h"
 
 #define EWS_MAX_ATTEMPTS 12

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ews_stream.h"
-#include "../state/keys.h"
+#include "../exchange/ews_stream.h"
+#include "../../state/keys.h"
 #include "mirror.h"
 #include "sync.h"
 

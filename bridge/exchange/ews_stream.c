@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../mapping/sbuf.h"
+#include "../../mapping/sbuf.h"
 #include "ews_client.h"
 #include "ews_xml.h"
 
