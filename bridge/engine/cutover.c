@@ -325,7 +325,12 @@ int cutover_run(const cutover_opts *o, cb_err *err)
         if (!(cp->p = people_by_uid(o->people, o->owners[i]))) continue;
         char name[STORE_KEY_MAX];
         key_name(KEY_CUTOVER, cp->p->owner_uid, name);
-        store_get(t, name, cp->step, sizeof cp->step, NULL);
+        int rc = store_get(t, name, cp->step, sizeof cp->step, err);
+        if (rc != CB_OK && rc != CB_ENOTFOUND) {
+            store_abort(t);
+            free(c.v);
+            return 1;   /* a step that cannot be read: resuming blind is no option */
+        }
         fprintf(o->out, "  %-28s %s\n", cp->p->smtp,
                 !*cp->step ? "to cut over" : !strcmp(cp->step, "done") ? "already cut over"
                 : !strcmp(cp->step, "flipped") ? "flipped; resuming with the mirror"

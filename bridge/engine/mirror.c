@@ -136,13 +136,16 @@ static void person_commit(mperson *mp)
  * carries, or a new resource in the person's default calendar named after
  * its UID. The item's stamps are its mailbox owner's to edit: they never
  * choose whose calendar is written. Returns -1 when the state itself names
- * a key outside the person's home (refused, never written). */
+ * a key outside the person's home (refused, never written), -2 when the
+ * state cannot be read (the batch stops: guessing could double an item). */
 static int key_for(mperson *mp, store_txn *t, const ews_event *ev, char key[STORE_KEY_MAX])
 {
     const char *owner = mp->p->owner_uid;
     intent_rec in;
     key[0] = '\0';
-    if (store_link_by_item(t, mp->p->smtp, ev->item_id, key, NULL) != CB_OK) key[0] = '\0';
+    int rc = store_link_by_item(t, mp->p->smtp, ev->item_id, key, NULL);
+    if (rc != CB_OK && rc != CB_ENOTFOUND) return -2;   /* unreadable: never guess */
+    if (rc != CB_OK) key[0] = '\0';
     if (!key[0] && ev->tag && store_intent_get(t, ev->tag, &in, NULL) == CB_OK &&
         in.op == OP_CREATE && !strcasecmp(in.mailbox, mp->p->smtp))
         snprintf(key, STORE_KEY_MAX, "%s", in.key);
@@ -153,7 +156,9 @@ static int key_for(mperson *mp, store_txn *t, const ews_event *ev, char key[STOR
     return 0;
 }
 
-static void conflict(mperson *mp, store_txn *t, const char *key, link_rec *l, const char *what)
+/* Records an Exchange edit of an Apple-authoritative event and queues the
+ * Apple version; a state-store failure is returned (the batch stops). */
+static int conflict(mperson *mp, store_txn *t, const char *key, link_rec *l, const char *what)
 {
     report *rep = mp->m->d.rep;
     char msg[300], name[STORE_KEY_MAX];
@@ -161,14 +166,15 @@ static void conflict(mperson *mp, store_txn *t, const char *key, link_rec *l, co
                               "is written back", what);
     rep->conflicts++;
     report_add(rep, key, 0, "conflict: %s", msg);
-    store_conflict_add(t, key, msg, NULL);
+    int rc = store_conflict_add(t, key, msg, NULL);
     key_name(KEY_REPUSH, key, name);
-    store_put(t, name, l ? l->item_id : "", NULL);
-    if (l) {
+    if (rc == CB_OK) rc = store_put(t, name, l ? l->item_id : "", NULL);
+    if (rc == CB_OK && l) {
         l->revision = 0;        /* the next sync pass re-plans the event */
         l->fingerprint[0] = '\0';
-        store_link_put(t, key, l, NULL);
+        rc = store_link_put(t, key, l, NULL);
     }
+    return rc;
 }
 
 static int write_apple(mperson *mp, store_txn *t, const char *key, ews_event *ev,
@@ -191,8 +197,8 @@ static int write_apple(mperson *mp, store_txn *t, const char *key, ews_event *ev
     snprintf(l.change_key, sizeof l.change_key, "%s", ev->change_key ? ev->change_key : "");
     snprintf(l.fingerprint, sizeof l.fingerprint, "%s", fp);
     l.revision = w.revision;
-    store_lag_put(t, mp->p->owner_uid, "to-apple", (double)ev->modified, NULL);
-    return store_link_put(t, key, &l, err);
+    rc = store_lag_put(t, mp->p->owner_uid, "to-apple", (double)ev->modified, err);
+    return rc ? rc : store_link_put(t, key, &l, err);
 }
 
 /* One event read from Exchange. Returns CB_EIO only when the batch must
@@ -203,7 +209,9 @@ static int apply_event(mperson *mp, store_txn *t, ews_event *ev, int force)
     if (!ev->item_id || !ev->n || ev->items[0]->role != ROLE_MAIN) return CB_OK;
     rep->ex_read++;
     char key[STORE_KEY_MAX], fp[17];
-    if (key_for(mp, t, ev, key) < 0) {
+    int found = key_for(mp, t, ev, key);
+    if (found == -2) return CB_EIO;
+    if (found < 0) {
         rep->failed++;
         report_add(rep, ev->item_id, 1, "Exchange item of %s is linked outside their own "
                    "calendar (%s); not written", mp->p->smtp, key);
@@ -211,7 +219,9 @@ static int apply_event(mperson *mp, store_txn *t, ews_event *ev, int force)
     }
     ews_item_fingerprint(ev->items[0], fp);
     link_rec l;
-    int linked = store_link_get(t, key, &l, NULL) == CB_OK;
+    int lrc = store_link_get(t, key, &l, NULL);
+    if (lrc != CB_OK && lrc != CB_ENOTFOUND) return lrc;
+    int linked = lrc == CB_OK;
     int same = linked && !strcmp(fp, l.fingerprint);
     if (same && !force) {
         rep->echoes++;
@@ -219,8 +229,8 @@ static int apply_event(mperson *mp, store_txn *t, ews_event *ev, int force)
         return store_link_put(t, key, &l, NULL);
     }
     if (mp->auth == AUTHORITY_APPLE) {
-        if (linked) conflict(mp, t, key, &l, "edited");
-        else report_add(rep, key, 0, "an item created in Exchange for a person whose authority "
+        if (linked) return conflict(mp, t, key, &l, "edited");
+        report_add(rep, key, 0, "an item created in Exchange for a person whose authority "
                                      "is Apple; left alone");
         return CB_OK;
     }
@@ -365,8 +375,8 @@ static int delete_one(mperson *mp, store_txn *t, const char *key, link_rec *l, c
 {
     report *rep = mp->m->d.rep;
     if (mp->auth == AUTHORITY_APPLE) {
-        conflict(mp, t, key, NULL, "deleted");
-        return store_link_del(t, key, err);
+        int rc = conflict(mp, t, key, NULL, "deleted");
+        return rc ? rc : store_link_del(t, key, err);
     }
     source_key sk;
     pg_written w;
@@ -376,8 +386,8 @@ static int delete_one(mperson *mp, store_txn *t, const char *key, link_rec *l, c
     if (rc && rc != CB_ENOTFOUND) return rc;
     (void)l;
     rep->ex_deleted++;
-    store_lag_put(t, mp->p->owner_uid, "to-apple", 0, NULL);
-    return store_link_del(t, key, err);
+    rc = store_lag_put(t, mp->p->owner_uid, "to-apple", 0, err);
+    return rc ? rc : store_link_del(t, key, err);
 }
 
 typedef struct del {
@@ -394,7 +404,9 @@ static int collect_deletes(mperson *mp, store_txn *t, del **out, long *n)
         char key[STORE_KEY_MAX];
         key_exchange_item(mp->p->smtp, mp->ch[i].item_id, key);
         if (store_failed_clear(t, key, NULL) != CB_OK) return CB_EIO;
-        if (store_link_by_item(t, mp->p->smtp, mp->ch[i].item_id, key, NULL) != CB_OK) continue;
+        int rc = store_link_by_item(t, mp->p->smtp, mp->ch[i].item_id, key, NULL);
+        if (rc == CB_ENOTFOUND) continue;
+        if (rc) return rc;
         del *v = realloc(*out, (size_t)(*n + 1) * sizeof *v);
         if (!v) return CB_ENOMEM;
         *out = v;

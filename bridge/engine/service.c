@@ -107,15 +107,16 @@ static int has_prefix_entry(void *ud, const char *name, const char *value)
     return 1;
 }
 
-/* Whether the state holds work handed from one engine to the other. */
+/* Whether the state holds work handed from one engine to the other. A
+ * state that cannot be read says "maybe": the extra pass costs little. */
 static int handed_over(service *sv, const char *prefix)
 {
     store_txn *t;
     int found = 0;
-    if (store_begin(sv->d.st, 0, &t, NULL) != CB_OK) return 0;
-    store_each(t, prefix, has_prefix_entry, &found, NULL);
+    if (store_begin(sv->d.st, 0, &t, NULL) != CB_OK) return 1;
+    int rc = store_each(t, prefix, has_prefix_entry, &found, NULL);
     store_abort(t);
-    return found;
+    return found || (rc != CB_OK && rc != 1);
 }
 
 static void on_resync(void *ud, int rc, const cb_err *err)
@@ -153,10 +154,12 @@ static void pick_owners(service *sv, int all)
     long long now = mono_ms();
     if (sv->first || now - sv->last_full >= sv->d.cfg->resync_interval_ms) all = 1;
     store_txn *t;
-    if (store_begin(sv->d.st, 0, &t, NULL) == CB_OK) {
-        char prefix[STORE_KEY_MAX];
-        key_prefix(KEY_REFETCH, NULL, prefix);
-        store_each(t, prefix, mark_refetch, sv, NULL);
+    char prefix[STORE_KEY_MAX];
+    key_prefix(KEY_REFETCH, NULL, prefix);
+    /* Queued refetches that cannot be read: read everyone instead. */
+    if (store_begin(sv->d.st, 0, &t, NULL) != CB_OK) all = 1;
+    else {
+        if (store_each(t, prefix, mark_refetch, sv, NULL) != CB_OK) all = 1;
         store_abort(t);
     }
     sv->nowners = 0;

@@ -88,9 +88,11 @@ static void end_pass(sync_ctx *s, int rc)
     s->running = 0;
     if (rc != CB_OK) {
         store_txn *t;
+        /* Best effort: the error reaches the caller either way; this copy
+         * is only what `status` shows later. */
         if (store_begin(s->d.st, 1, &t, NULL) == CB_OK) {
-            store_put(t, KEY_LAST_ERROR, s->err.msg, NULL);
-            store_commit(t, NULL);
+            if (store_put(t, KEY_LAST_ERROR, s->err.msg, NULL) == CB_OK) (void)store_commit(t, NULL);
+            else store_abort(t);
         }
     }
     s->done(s->ud, rc, rc == CB_OK ? NULL : &s->err);
@@ -124,8 +126,11 @@ static void finish_write_stage(sync_ctx *s)
     end_pass(s, rc);
 }
 
-static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
+/* Records one item's answer in t; a state-store failure is returned (the
+ * caller then aborts t and the intent stays for recovery). */
+static int apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
 {
+    int rc = CB_OK;
     report *rep = s->d.rep;
     intent_rec *in = &w->in;
     link_rec l = {0};
@@ -134,13 +139,15 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
     l.revision = in->revision;
     int not_found = !m->ok && !strcmp(m->code, "ErrorItemNotFound");
     if (in->op == OP_DELETE && (m->ok || not_found)) {
-        store_link_del(t, in->key, NULL);
-        store_failed_clear(t, in->key, NULL);
+        rc = store_link_del(t, in->key, NULL);
+        if (rc == CB_ENOTFOUND) rc = CB_OK;
+        if (rc == CB_OK) rc = store_failed_clear(t, in->key, NULL);
         rep->deleted++;
     } else if (in->op == OP_UPDATE && not_found) {
         /* Deleted on the Exchange side: forget the link, so the next change
          * of the event (or a rescan) creates it again. */
-        store_link_del(t, in->key, NULL);
+        rc = store_link_del(t, in->key, NULL);
+        if (rc == CB_ENOTFOUND) rc = CB_OK;
         rep->failed++;
         report_add(rep, in->key, 1, "item was deleted in Exchange; re-created on its next change");
     } else if (!m->ok) {
@@ -148,7 +155,7 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
         snprintf(why, sizeof why, "%s: %s", m->code, m->text);
         rep->failed++;
         report_add(rep, in->key, 1, "%s", why);
-        store_failed_put(t, in->key, why, NULL);
+        rc = store_failed_put(t, in->key, why, NULL);
     } else {
         snprintf(l.item_id, sizeof l.item_id, "%s", in->op == OP_CREATE ? m->item_id : in->item_id);
         snprintf(l.change_key, sizeof l.change_key, "%s", m->change_key);
@@ -159,16 +166,16 @@ static void apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
             l.fingerprint[0] = '\0';
             snprintf(w->master_id, sizeof w->master_id, "%s", l.item_id);
         }
-        if (store_link_put(t, in->key, &l, NULL) == CB_OK) {
-            store_failed_clear(t, in->key, NULL);
-            if (in->op == OP_CREATE) rep->created++;
-            else rep->updated++;
-        }
+        rc = store_link_put(t, in->key, &l, NULL);
+        if (rc == CB_OK) rc = store_failed_clear(t, in->key, NULL);
+        if (rc == CB_OK && in->op == OP_CREATE) rep->created++;
+        else if (rc == CB_OK) rep->updated++;
     }
     source_key sk;
-    if ((m->ok || not_found) && key_source_parse(in->key, &sk) == CB_OK)
-        store_lag_put(t, sk.owner, "to-exchange", w->changed, NULL);
-    store_intent_del(t, in->tag, NULL);
+    if (rc == CB_OK && (m->ok || not_found) && key_source_parse(in->key, &sk) == CB_OK)
+        rc = store_lag_put(t, sk.owner, "to-exchange", w->changed, NULL);
+    if (rc == CB_OK) rc = store_intent_del(t, in->tag, NULL);
+    return rc;
 }
 
 static void submit_occurrences(sync_ctx *s, work *w);
@@ -228,13 +235,19 @@ static void on_batch(void *ud, const ews_response *r, const cb_err *err)
     } else if (!r) {
         fail_request(s, err);   /* intents stay pending for recovery */
     } else {
-        store_txn *t;
-        cb_err e;
-        if (store_begin(s->d.st, 1, &t, &e) == CB_OK) {
-            for (size_t i = 0; i < b->n && i < r->nmsgs; i++) apply_result(s, t, b->w[i], &r->msgs[i]);
-            if (store_commit(t, &e) != CB_OK) fail_request(s, &e);
-        } else {
+        store_txn *t = NULL;
+        cb_err e = {0};
+        int rc = store_begin(s->d.st, 1, &t, &e), began = rc == CB_OK;
+        for (size_t i = 0; rc == CB_OK && i < b->n && i < r->nmsgs; i++)
+            rc = apply_result(s, t, b->w[i], &r->msgs[i]);
+        if (rc == CB_OK) rc = store_commit(t, &e);
+        else if (began) store_abort(t);
+        if (rc != CB_OK && !e.msg[0]) cb_errf(&e, rc, "recording EWS answers in the state failed");
+        if (rc != CB_OK) {
+            /* Nothing of the batch is recorded: its intents stay for
+             * recovery, and no occurrence is applied to an unlinked master. */
             fail_request(s, &e);
+            for (size_t i = 0; i < b->n; i++) b->w[i]->master_id[0] = '\0';
         }
         if (r->nmsgs < b->n) {
             cb_errf(&e, CB_EREMOTE, "EWS answered %zu of %zu items", r->nmsgs, b->n);
@@ -282,15 +295,20 @@ static void on_master_read(void *ud, const ews_response *r, const cb_err *err)
     sync_ctx *s = o->s;
     store_txn *t;
     link_rec l;
+    cb_err e = {0};
+    int rc = CB_OK;
     if (!r) fail_request(s, err);
-    else if (r->nmsgs && r->msgs[0].ok && store_begin(s->d.st, 1, &t, NULL) == CB_OK) {
-        if (store_link_get(t, o->w->in.key, &l, NULL) == CB_OK) {
+    else if (r->nmsgs && r->msgs[0].ok && (rc = store_begin(s->d.st, 1, &t, &e)) == CB_OK) {
+        rc = store_link_get(t, o->w->in.key, &l, &e);
+        if (rc == CB_OK) {
             snprintf(l.fingerprint, sizeof l.fingerprint, "%s", o->w->in.fingerprint);
             snprintf(l.change_key, sizeof l.change_key, "%s", r->msgs[0].change_key);
-            store_link_put(t, o->w->in.key, &l, NULL);
+            rc = store_link_put(t, o->w->in.key, &l, &e);
         }
-        store_commit(t, NULL);
+        rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
     }
+    /* Not recorded: the link's empty fingerprint brings the series back. */
+    if (rc != CB_OK && rc != CB_ENOTFOUND) fail_request(s, &e);
     free(o);
     if (--s->outstanding == 0) finish_write_stage(s);
 }
@@ -447,18 +465,18 @@ static work *add_work(sync_ctx *s, intent_op op, const char *key, const char *ma
     return w;
 }
 
-static void mirror_conflict(sync_ctx *s, store_txn *t, const char *key, const link_rec *l,
-                            const char *what)
+static int mirror_conflict(sync_ctx *s, store_txn *t, const char *key, const link_rec *l,
+                           const char *what)
 {
     char msg[256], name[STORE_KEY_MAX];
     snprintf(msg, sizeof msg, "%s in Apple while Exchange is authoritative; %s", what,
              l ? "the Exchange version is written back" : "not carried");
     s->d.rep->conflicts++;
     report_add(s->d.rep, key, 0, "conflict: %s", msg);
-    store_conflict_add(t, key, msg, NULL);
-    if (!l) return;
+    int rc = store_conflict_add(t, key, msg, NULL);
+    if (rc || !l) return rc;
     key_name(KEY_REFETCH, key, name);
-    store_put(t, name, l->item_id, NULL);
+    return store_put(t, name, l->item_id, NULL);
 }
 
 /* A change in the Apple home of an Exchange-authoritative person: the
@@ -471,18 +489,20 @@ static int plan_mirror_side(sync_ctx *s, store_txn *t, const pg_change *c, const
         return CB_OK;
     }
     if (c->deleted) {
-        if (l) mirror_conflict(s, t, key, l, "deleted");
-        if (l) l->revision = c->revision;
-        return l ? store_link_put(t, key, l, NULL) : CB_OK;
+        if (!l) return CB_OK;
+        int rc = mirror_conflict(s, t, key, l, "deleted");
+        l->revision = c->revision;
+        return rc ? rc : store_link_put(t, key, l, NULL);
     }
     map_ctx mc = {s->d.people, s->d.tz, s->d.cfg->default_tz, 0, (long long)time(NULL), NULL};
     ews_event *ev = NULL;
     char fp[17] = "";
     if (ical_in_map(c->ics, &mc, &ev, NULL) == CB_OK && ev->n) ews_item_fingerprint(ev->items[0], fp);
     ews_event_free(ev);
+    int rc = CB_OK;
     if (l && !strcmp(fp, l->fingerprint)) s->d.rep->echoes++;   /* written by us, seen late */
-    else mirror_conflict(s, t, key, l, l ? "edited" : "created");
-    if (!l) return CB_OK;
+    else rc = mirror_conflict(s, t, key, l, l ? "edited" : "created");
+    if (rc || !l) return rc;
     l->revision = c->revision;
     return store_link_put(t, key, l, NULL);
 }
@@ -652,8 +672,10 @@ static int hold_mass_deletes(sync_ctx *s, store_txn *t)
                     s->works[j].in.key[len] == '/';
         if (dels < cfg->mass_delete_min) continue;
         long links = 0;
-        store_link_count(t, p->owner_uid, &links, NULL);
-        if (dels * 100 <= (long)cfg->mass_delete_percent * (links ? links : 1)) continue;
+        /* Links that cannot be counted hold the deletions back: the safe side. */
+        if (store_link_count(t, p->owner_uid, &links, NULL) == CB_OK &&
+            dels * 100 <= (long)cfg->mass_delete_percent * (links ? links : 1))
+            continue;
         size_t k = 0;
         for (size_t j = 0; j < s->nworks; j++) {
             work *w = &s->works[j];
@@ -686,8 +708,9 @@ static int plan(sync_ctx *s, const pg_changes *ch, int scanned, cb_err *err)
         repush_ctx r = {s, t, CB_OK};
         char prefix[STORE_KEY_MAX];
         key_prefix(KEY_REPUSH, NULL, prefix);
-        store_each(t, prefix, repush_one, &r, NULL);
-        rc = r.rc == CB_OK ? store_del_prefix(t, prefix, err) : r.rc;
+        rc = store_each(t, prefix, repush_one, &r, err);
+        if (r.rc != CB_OK) rc = r.rc;
+        if (rc == CB_OK) rc = store_del_prefix(t, prefix, err);
     }
     if (rc == CB_OK && hold_mass_deletes(s, t)) s->have_next = 0;
     for (size_t i = 0; i < s->nworks && rc == CB_OK; i++)
@@ -753,8 +776,9 @@ static void on_recovered(void *ud, const ews_response *r, const cb_err *err)
         fail_request(s, &e);
     } else {
         store_txn *t;
-        cb_err e;
+        cb_err e = {0};
         if (store_begin(s->d.st, 1, &t, &e) == CB_OK) {
+            int rc = CB_OK;
             for (size_t i = 0; i < r->nfound; i++) {
                 if (strcmp(r->found[i].tag, rv->in.tag)) continue;
                 link_rec l = {0};
@@ -763,11 +787,14 @@ static void on_recovered(void *ud, const ews_response *r, const cb_err *err)
                 snprintf(l.change_key, sizeof l.change_key, "%s", r->found[i].change_key);
                 snprintf(l.fingerprint, sizeof l.fingerprint, "%s", rv->in.fingerprint);
                 l.revision = rv->in.revision;
-                if (store_link_put(t, rv->in.key, &l, &e) == CB_OK) s->d.rep->adopted++;
+                if ((rc = store_link_put(t, rv->in.key, &l, &e)) == CB_OK) s->d.rep->adopted++;
                 break;
             }
-            store_intent_del(t, rv->in.tag, NULL);
-            if (store_commit(t, &e) != CB_OK) fail_request(s, &e);
+            /* The intent goes only with its link: else the item would be
+             * orphaned and created a second time. */
+            if (rc == CB_OK) rc = store_intent_del(t, rv->in.tag, &e);
+            rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
+            if (rc != CB_OK) fail_request(s, &e);
         } else {
             fail_request(s, &e);
         }
