@@ -18,15 +18,15 @@ STATE   := state/store.c state/keys.c
 APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c
 EXCH    := bridge/exchange/ews_client.c bridge/exchange/ews_xml.c bridge/exchange/ews_ops.c \
            bridge/exchange/ews_stream.c
-ENGINE  := bridge/engine/sync.c bridge/engine/mirror.c bridge/engine/service.c \
-           bridge/engine/cutover.c
+ENGINE  := bridge/engine/rules.c bridge/engine/sync.c bridge/engine/mirror.c \
+           bridge/engine/service.c bridge/engine/cutover.c
 CLI     := bridge/cli/config.c bridge/cli/report.c bridge/cli/translate.c
 BRIDGE  := $(APPLE) $(EXCH) $(ENGINE) $(CLI)
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
-UNITS   := test_people test_config test_store test_keys test_ews_xml test_ical_in test_mapping
+UNITS   := test_people test_config test_store test_keys test_rules test_ews_xml test_ical_in test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
-HDRS    := $(wildcard mapping/*.h state/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h)
+HDRS    := $(wildcard mapping/*.h state/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -1,4 +1,5 @@
 #include "mirror.h"
+#include "rules.h"
 #include "../exchange/ews_ops.h"
 
 #include <stdio.h>
@@ -160,15 +161,7 @@ static int key_for(mperson *mp, store_txn *t, const ews_event *ev, char key[STOR
  * Apple version; a state-store failure is returned (the batch stops). */
 static int conflict(mperson *mp, store_txn *t, const char *key, link_rec *l, const char *what)
 {
-    report *rep = mp->m->d.rep;
-    char msg[300], name[STORE_KEY_MAX];
-    snprintf(msg, sizeof msg, "%s in Exchange while Apple is authoritative; the Apple version "
-                              "is written back", what);
-    rep->conflicts++;
-    report_add(rep, key, 0, "conflict: %s", msg);
-    int rc = store_conflict_add(t, key, msg, NULL);
-    key_name(KEY_REPUSH, key, name);
-    if (rc == CB_OK) rc = store_put(t, name, l ? l->item_id : "", NULL);
+    int rc = rules_conflict(t, mp->m->d.rep, SIDE_EXCHANGE, key, what, l ? l->item_id : "", 1);
     if (rc == CB_OK && l) {
         l->revision = 0;        /* the next sync pass re-plans the event */
         l->fingerprint[0] = '\0';
@@ -362,13 +355,10 @@ static int deleted_in_list(const mperson *mp, const char *item_id)
 /* The mass-delete guard: 1 when the deletions must be held back. */
 static int too_many_deletes(mperson *mp, store_txn *t, long deletes)
 {
-    const config *cfg = mp->m->d.cfg;
-    if (mp->m->d.force_delete || deletes < cfg->mass_delete_min) return 0;
     /* Counted over the whole pass: deletions spread over pages add up. */
-    if (mp->pages == 0) store_link_count(t, mp->p->owner_uid, &mp->links0, NULL);
-    deletes += mp->dels;
-    if (deletes < cfg->mass_delete_min) return 0;
-    return deletes * 100 > (long)cfg->mass_delete_percent * (mp->links0 ? mp->links0 : 1);
+    if (mp->pages == 0 && store_link_count(t, mp->p->owner_uid, &mp->links0, NULL) != CB_OK)
+        mp->links0 = -1;
+    return rules_guard_holds(mp->m->d.cfg, mp->m->d.force_delete, deletes + mp->dels, mp->links0);
 }
 
 static int delete_one(mperson *mp, store_txn *t, const char *key, link_rec *l, cb_err *err)
@@ -428,10 +418,7 @@ static int apply_deletes(mperson *mp, cb_err *err)
     long n = 0;
     if ((rc = collect_deletes(mp, t, &d, &n)) == CB_OK && mp->auth == AUTHORITY_EXCHANGE &&
         too_many_deletes(mp, t, n)) {
-        m->d.rep->held_back++;
-        report_add(m->d.rep, mp->p->smtp, 1, "held back: this pass would delete %ld of the "
-                   "person's mirrored items (over %d%%); nothing was changed; run with "
-                   "--force-delete if that is right", n, m->d.cfg->mass_delete_percent);
+        rules_guard_report(m->d.rep, m->d.cfg, mp->p->smtp, n + mp->dels, mp->links0);
         free(d);
         store_abort(t);
         return 1;

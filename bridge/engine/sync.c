@@ -1,4 +1,5 @@
 #include "sync.h"
+#include "rules.h"
 #include "../exchange/ews_ops.h"
 
 #include <stdio.h>
@@ -468,15 +469,7 @@ static work *add_work(sync_ctx *s, intent_op op, const char *key, const char *ma
 static int mirror_conflict(sync_ctx *s, store_txn *t, const char *key, const link_rec *l,
                            const char *what)
 {
-    char msg[256], name[STORE_KEY_MAX];
-    snprintf(msg, sizeof msg, "%s in Apple while Exchange is authoritative; %s", what,
-             l ? "the Exchange version is written back" : "not carried");
-    s->d.rep->conflicts++;
-    report_add(s->d.rep, key, 0, "conflict: %s", msg);
-    int rc = store_conflict_add(t, key, msg, NULL);
-    if (rc || !l) return rc;
-    key_name(KEY_REFETCH, key, name);
-    return store_put(t, name, l->item_id, NULL);
+    return rules_conflict(t, s->d.rep, SIDE_APPLE, key, what, l ? l->item_id : NULL, l != NULL);
 }
 
 /* A change in the Apple home of an Exchange-authoritative person: the
@@ -670,12 +663,10 @@ static int hold_mass_deletes(sync_ctx *s, store_txn *t)
         for (size_t j = 0; j < s->nworks; j++)
             dels += s->works[j].in.op == OP_DELETE && !strncmp(s->works[j].in.key, p->owner_uid, len) &&
                     s->works[j].in.key[len] == '/';
-        if (dels < cfg->mass_delete_min) continue;
         long links = 0;
-        /* Links that cannot be counted hold the deletions back: the safe side. */
-        if (store_link_count(t, p->owner_uid, &links, NULL) == CB_OK &&
-            dels * 100 <= (long)cfg->mass_delete_percent * (links ? links : 1))
-            continue;
+        if (dels < cfg->mass_delete_min) continue;
+        if (store_link_count(t, p->owner_uid, &links, NULL) != CB_OK) links = -1;
+        if (!rules_guard_holds(cfg, s->d.force_delete, dels, links)) continue;
         size_t k = 0;
         for (size_t j = 0; j < s->nworks; j++) {
             work *w = &s->works[j];
@@ -685,10 +676,7 @@ static int hold_mass_deletes(sync_ctx *s, store_txn *t)
             else s->works[k++] = *w;
         }
         s->nworks = k;
-        s->d.rep->held_back++;
-        report_add(s->d.rep, p->smtp, 1, "held back: this pass would delete %ld of %ld items "
-                   "(over %d%%); nothing was deleted; run with --force-delete if that is right",
-                   dels, links, cfg->mass_delete_percent);
+        rules_guard_report(s->d.rep, cfg, p->smtp, dels, links);
         held = 1;
     }
     return held;

@@ -9,22 +9,7 @@
 
 #include "../../state/store.h"
 
-static char dir[64];
-
-static int setup(void **st)
-{
-    (void)st;
-    snprintf(dir, sizeof dir, "/tmp/cbstore.XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **st)
-{
-    (void)st;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
+#include "tmpdir.h"
 
 static int count(void *ud, const intent_rec *in)
 {
@@ -160,5 +145,5 @@ int main(void)
         cmocka_unit_test(aborted_intents_leave_nothing),
         cmocka_unit_test(authority_and_prefixes),
     };
-    return cmocka_run_group_tests(t, setup, teardown);
+    return cmocka_run_group_tests(t, tmpdir_setup, tmpdir_teardown);
 }
