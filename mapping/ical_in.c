@@ -249,6 +249,13 @@ static void map_status(icalcomponent *c, ews_item *it)
     p = icalcomponent_get_first_property(c, ICAL_CLASS_PROPERTY);
     if (p && icalproperty_get_class(p) == ICAL_CLASS_PRIVATE) it->sensitivity = "Private";
     if (p && icalproperty_get_class(p) == ICAL_CLASS_CONFIDENTIAL) it->sensitivity = "Confidential";
+    /* Apple clients mark an event private on the calendar object, not with
+     * CLASS: whatever hides it from sharees hides it from delegates too. */
+    icalcomponent *cal = icalcomponent_get_parent(c);
+    const char *access = cal ? x_value(cal, "X-CALENDARSERVER-ACCESS", NULL) : NULL;
+    if (access && (!strcasecmp(access, "PRIVATE") || !strcasecmp(access, "CONFIDENTIAL") ||
+                   !strcasecmp(access, "RESTRICTED")))
+        it->sensitivity = "Private";
 }
 
 /* ---- times ------------------------------------------------------------ */

@@ -304,7 +304,19 @@ char *ical_out_calendar(ews_event *const *ev, size_t n, const map_ctx *ctx, cb_e
     }
     icalcomponent_add_property(o.cal, icalproperty_new_version("2.0"));
     icalcomponent_add_property(o.cal, icalproperty_new_prodid("-//calbridge//calbridge//EN"));
-    for (size_t i = 0; i < n; i++) add_event(&o, ev[i]);
+    int private = 0;
+    for (size_t i = 0; i < n; i++) {
+        add_event(&o, ev[i]);
+        const char *sens = ev[i]->n ? ev[i]->items[0]->sensitivity : NULL;
+        private |= sens && (!strcmp(sens, "Private") || !strcmp(sens, "Confidential"));
+    }
+    /* What CalendarServer reads to hide an event from sharees and delegates
+     * (CLASS alone it ignores): its time shows, nothing else. */
+    if (private) {
+        icalproperty *p = icalproperty_new_x("CONFIDENTIAL");
+        icalproperty_set_x_name(p, "X-CALENDARSERVER-ACCESS");
+        icalcomponent_add_property(o.cal, p);
+    }
     char *s = icalcomponent_as_ical_string_r(o.cal);
     icalcomponent_free(o.cal);
     tzdef_cache_free(&o.zones);

@@ -3,6 +3,7 @@
 #include <libical/ical.h>
 #include <libpq-fe.h>
 #include <stdint.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,13 +80,14 @@ int pg_sink_open(const char *dsn, const tzmap *tz, const char *default_tz, pg_si
 /* What pg_sink's statements do, table by table (CalendarServer's names). */
 static const char *const NEEDED[][2] = {
     {"calendar_home", "SELECT,INSERT"},
-    {"calendar_home_metadata", "SELECT,INSERT,UPDATE"},
+    {"calendar_home_metadata", "SELECT,INSERT"},
     {"calendar", "SELECT,INSERT"},
     {"calendar_bind", "SELECT,INSERT"},
     {"calendar_metadata", "INSERT"},
     {"calendar_object", "SELECT,INSERT,UPDATE,DELETE"},
     {"calendar_object_revisions", "SELECT,INSERT,UPDATE"},
     {"time_range", "SELECT,INSERT,DELETE"},
+    {"resource_property", "SELECT,DELETE"},
     {"revision_seq", "USAGE"},
     {"resource_id_seq", "USAGE"},
     {"instance_id_seq", "USAGE"},
@@ -380,19 +382,9 @@ static int change_revision(pg_sink *s, const char *cal, const char *name, int de
     return rc;
 }
 
-static int adjust_quota(pg_sink *s, const char *cal, long long delta, cb_err *err)
-{
-    char d[32];
-    snprintf(d, sizeof d, "%lld", delta);
-    const char *p[2] = {cal, d};
-    return run(s, "UPDATE CALENDAR_HOME_METADATA SET QUOTA_USED_BYTES ="
-                  " GREATEST(QUOTA_USED_BYTES + $2::integer, 0) WHERE RESOURCE_ID ="
-                  " (SELECT CALENDAR_HOME_RESOURCE_ID FROM CALENDAR_BIND"
-                  "   WHERE CALENDAR_RESOURCE_ID = $1 AND BIND_MODE = 0)", 2, p, NULL, err);
-}
-
 typedef struct obj_facts {
     const char *uid, *type, *organizer;
+    int access;                 /* CALENDAR_OBJECT.ACCESS, from X-CALENDARSERVER-ACCESS */
     int attachments, private_comments;
 } obj_facts;
 
@@ -404,6 +396,20 @@ static int has_prop(icalcomponent *cal, const char *xname, icalproperty_kind kin
              p = icalcomponent_get_next_property(c, kind))
             if (!xname || !strcmp(icalproperty_get_x_name(p) ? icalproperty_get_x_name(p) : "", xname))
                 return 1;
+    return 0;
+}
+
+/* accessMode_to_type: "" 0, PUBLIC 1, PRIVATE 2, CONFIDENTIAL 3, RESTRICTED 4. */
+static int access_of(icalcomponent *cal)
+{
+    static const char *const MODES[] = {"PUBLIC", "PRIVATE", "CONFIDENTIAL", "RESTRICTED"};
+    for (icalproperty *p = icalcomponent_get_first_property(cal, ICAL_X_PROPERTY); p;
+         p = icalcomponent_get_next_property(cal, ICAL_X_PROPERTY)) {
+        const char *n = icalproperty_get_x_name(p), *v = icalproperty_get_x(p);
+        if (!n || strcmp(n, "X-CALENDARSERVER-ACCESS") || !v) continue;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(v, MODES[i])) return i + 1;
+    }
     return 0;
 }
 
@@ -422,16 +428,36 @@ static int read_facts(icalcomponent *cal, obj_facts *f, cb_err *err)
     /* _ATTACHMENTS_MODE_WRITE for a dropbox, _READ for plain ATTACH. */
     f->attachments = has_prop(cal, "X-APPLE-DROPBOX", ICAL_X_PROPERTY) ? 2
                      : has_prop(cal, NULL, ICAL_ATTACH_PROPERTY)          ? 1 : 0;
+    f->access = access_of(cal);
     f->private_comments = has_prop(cal, "X-CALENDARSERVER-PRIVATE-COMMENT", ICAL_X_PROPERTY) ||
                           has_prop(cal, "X-CALENDARSERVER-ATTENDEE-COMMENT", ICAL_X_PROPERTY);
     return CB_OK;
 }
 
-static int write_row(pg_sink *s, const char *cal, const char *name, const char *text,
-                     const obj_facts *f, const span *sp, char obj[32], long long *old_size,
-                     cb_err *err)
+/* A fresh Schedule-Tag: clients holding the old one must not PUT over
+ * data they never saw (CalendarServer's processScheduleTags). */
+static void new_schedule_tag(char tag[37])
 {
-    char mode[4], pc[8], rmin[16] = "", rmax[16] = "";
+    unsigned char b[16] = {0};
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)   /* never short for 16 bytes */
+        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(tag, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+/* The CALENDAR_OBJECT row. On an update every column CalendarServer
+ * derives is rewritten: ACCESS, and the scheduling columns (a scheduling
+ * object from the Apple era gets a new Schedule-Tag, everything else ""; the
+ * ETags it collected are cleared), with MD5 over text and tag as CCS has it. */
+static int write_row(pg_sink *s, const char *cal, const char *name, const char *text,
+                     const obj_facts *f, const span *sp, char obj[32], cb_err *err)
+{
+    char mode[4], pc[8], access[4], tag[37], rmin[16] = "", rmax[16] = "";
+    snprintf(access, sizeof access, "%d", f->access);
+    new_schedule_tag(tag);
     snprintf(mode, sizeof mode, "%d", f->attachments);
     snprintf(pc, sizeof pc, "%s", f->private_comments ? "true" : "false");
     if (sp->lower_cut) strftime(rmin, sizeof rmin, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp->lower}));
@@ -439,30 +465,36 @@ static int write_row(pg_sink *s, const char *cal, const char *name, const char *
     const char *p[10] = {cal, name, text, f->uid, f->type, f->organizer, mode, pc,
                          *rmin ? rmin : NULL, *rmax ? rmax : NULL};
     PGresult *r;
-    int rc = run(s, "SELECT RESOURCE_ID, length(ICALENDAR_TEXT) FROM CALENDAR_OBJECT"
+    int rc = run(s, "SELECT RESOURCE_ID FROM CALENDAR_OBJECT"
                     " WHERE CALENDAR_RESOURCE_ID = $1 AND RESOURCE_NAME = $2 FOR UPDATE",
                  2, p, &r, err);
     if (rc) return rc;
-    *old_size = PQntuples(r) ? atoll(PQgetvalue(r, 0, 1)) : 0;
     long long id = first_ll(r);
     if (id) {
         snprintf(obj, 32, "%lld", id);
-        const char *u[9] = {obj, text, f->uid, f->type, f->organizer, mode, pc, p[8], p[9]};
+        const char *u[11] = {obj, text, f->uid, f->type, f->organizer, mode, pc, p[8], p[9],
+                             access, tag};
         rc = run(s, "UPDATE CALENDAR_OBJECT SET ICALENDAR_TEXT = $2, ICALENDAR_UID = $3,"
                     " ICALENDAR_TYPE = $4, ORGANIZER = $5, ATTACHMENTS_MODE = $6,"
                     " PRIVATE_COMMENTS = $7, RECURRANCE_MIN = $8, RECURRANCE_MAX = $9,"
-                    " MD5 = md5($2), MODIFIED = timezone('UTC', CURRENT_TIMESTAMP)"
-                    " WHERE RESOURCE_ID = $1", 9, u, NULL, err);
+                    " ACCESS = $10, SCHEDULE_TAG = CASE WHEN SCHEDULE_OBJECT THEN $11 ELSE '' END,"
+                    " SCHEDULE_ETAGS = '',"
+                    " MD5 = md5($2 || CASE WHEN SCHEDULE_OBJECT THEN $11 ELSE '' END),"
+                    " MODIFIED = timezone('UTC', CURRENT_TIMESTAMP)"
+                    " WHERE RESOURCE_ID = $1", 11, u, NULL, err);
         const char *d[1] = {obj};
         if (rc == CB_OK)
             rc = run(s, "DELETE FROM TIME_RANGE WHERE CALENDAR_OBJECT_RESOURCE_ID = $1", 1, d, NULL, err);
         return rc;
     }
+    const char *i[11] = {cal, name, text, f->uid, f->type, f->organizer, mode, pc, p[8], p[9],
+                         access};
     rc = run(s, "INSERT INTO CALENDAR_OBJECT (CALENDAR_RESOURCE_ID, RESOURCE_NAME, ICALENDAR_TEXT,"
                 " ICALENDAR_UID, ICALENDAR_TYPE, ORGANIZER, ATTACHMENTS_MODE, PRIVATE_COMMENTS,"
-                " RECURRANCE_MIN, RECURRANCE_MAX, MD5, DATAVERSION)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, md5($3), 1)"
-                " RETURNING RESOURCE_ID", 10, p, &r, err);
+                " RECURRANCE_MIN, RECURRANCE_MAX, ACCESS, SCHEDULE_TAG, SCHEDULE_ETAGS, MD5,"
+                " DATAVERSION)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '', md5($3), 1)"
+                " RETURNING RESOURCE_ID", 11, i, &r, err);
     if (rc == CB_OK) snprintf(obj, 32, "%lld", first_ll(r));
     return rc;
 }
@@ -506,7 +538,6 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     if (rc == CB_OK) rc = check_lengths(name, &f, err);
     char *text = rc == CB_OK ? icalcomponent_as_ical_string_r(cal) : NULL;
     char calid[32], obj[32];
-    long long old_size = 0;
     out->calendar_id = calendar_id;
     if (rc == CB_OK && !calendar_id) rc = pg_sink_home(s, owner, &out->calendar_id, err);
     else if (rc == CB_OK) rc = check_owned(s, owner, calendar_id, err);
@@ -517,11 +548,10 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     index_job j = {s, calid, obj, icaltimezone_get_builtin_timezone(s->default_tz), 0};
     if (!j.floating_zone) j.floating_zone = icaltimezone_get_utc_timezone();
     if (rc == CB_OK) expand(s, cal, f.uid, &sp, &l);
-    if (rc == CB_OK) rc = write_row(s, calid, name, text, &f, &sp, obj, &old_size, err);
+    if (rc == CB_OK) rc = write_row(s, calid, name, text, &f, &sp, obj, err);
     if (rc == CB_OK) rc = index_rows(&j, &l, &sp, err);
     occur_free(&l);
     if (rc == CB_OK) rc = change_revision(s, calid, name, 0, &out->revision, err);
-    if (rc == CB_OK) rc = adjust_quota(s, calid, (long long)strlen(text) - old_size, err);
     out->instances = j.rows;
     free(text);
     icalcomponent_free(cal);
@@ -541,15 +571,18 @@ int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const c
     const char *p[2] = {calid, name};
     PGresult *r;
     rc = run(s, "DELETE FROM CALENDAR_OBJECT WHERE CALENDAR_RESOURCE_ID = $1 AND RESOURCE_NAME = $2"
-                " RETURNING length(ICALENDAR_TEXT)", 2, p, &r, err);
+                " RETURNING RESOURCE_ID", 2, p, &r, err);
     if (rc) return rc;
     if (!PQntuples(r)) {
         PQclear(r);
         return cb_errf(err, CB_ENOTFOUND, "%s: no such calendar object", name);
     }
-    long long size = first_ll(r);
-    rc = change_revision(s, calid, name, 1, &out->revision, err);   /* TIME_RANGE cascades */
-    if (rc == CB_OK) rc = adjust_quota(s, calid, -size, err);
+    char obj[32];
+    snprintf(obj, sizeof obj, "%lld", first_ll(r));
+    /* Its WebDAV properties go with it, as CalendarServer removes them. */
+    const char *d[1] = {obj};
+    rc = run(s, "DELETE FROM RESOURCE_PROPERTY WHERE RESOURCE_ID = $1", 1, d, NULL, err);
+    if (rc == CB_OK) rc = change_revision(s, calid, name, 1, &out->revision, err);   /* TIME_RANGE cascades */
     return rc;
 }
 

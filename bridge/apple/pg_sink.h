@@ -18,7 +18,12 @@
  *   CALENDAR_OBJECT_REVISIONS  a fresh REVISION from REVISION_SEQ (DELETED
  *                    on removal) — what sync tokens and the bridge's own
  *                    poll read;
- *   CALENDAR_HOME_METADATA.QUOTA_USED_BYTES  adjusted by the size change.
+ *   ACCESS           from X-CALENDARSERVER-ACCESS, as CalendarServer derives it;
+ *   SCHEDULE_TAG/_ETAGS  renewed on every write (a client's conditional PUT
+ *                    against data it never saw fails);
+ *   RESOURCE_PROPERTY  the object's rows removed with it.
+ * QUOTA_USED_BYTES is left alone: CalendarServer counts attachments there,
+ * never calendar text.
  * Nothing is written to the scheduling inbox and no iTIP is generated.
  */
 #ifndef PG_SINK_H

@@ -1,0 +1,58 @@
+# The Apple writer leaves what CalendarServer owns as CalendarServer would:
+# the attachment quota untouched, privacy carried in ACCESS, scheduling
+# columns renewed, property rows removed with their object.
+AW=$WORK/applewriter
+mkdir -p "$AW"
+WENDY=50000000-0000-0000-0000-00000000000a
+VERA=50000000-0000-0000-0000-00000000000b
+printf 'owner_uid,smtp,wave,kind\n%s,wendy@example.org,1,user\n%s,vera@example.org,2,user\n' \
+    "$WENDY" "$VERA" >"$AW/people.csv"
+sed -e "s|^map = .*|map = $AW/people.csv|" -e "s|^dir = .*|dir = $AW/state|" "$WORK/calbridge.conf" >"$AW/conf"
+cbw2() { $B/calbridge -c "$AW/conf" "$@" 2>/dev/null; }
+load put "$WENDY" "$SHARED/ccs/ics/OneEvent.ics" wendy-own.ics
+cbw2 sync --once >/dev/null
+cbw2 cutover --person "$WENDY" >/dev/null
+home_sql="SELECT RESOURCE_ID FROM CALENDAR_HOME WHERE OWNER_UID = '$WENDY'"
+obj_sql="SELECT o.RESOURCE_ID FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$WENDY'"
+col() { pg_psql "$WORK/pg" -At -c "SELECT $1 FROM CALENDAR_OBJECT WHERE RESOURCE_ID = $2"; }
+
+# Quota: CalendarServer counts attachments there, never event text.
+sql "UPDATE CALENDAR_HOME_METADATA SET QUOTA_USED_BYTES = 12345 WHERE RESOURCE_ID = ($home_sql)" >/dev/null
+id=$(ews_create wendy@example.org "Quota check" 2030-05-01T09:00:00Z 2030-05-01T10:00:00Z)
+cbw2 sync --once >/dev/null
+ews_set_subject wendy@example.org "$id" "Quota check, renamed"
+cbw2 sync --once >/dev/null
+ews_delete wendy@example.org "$id"
+cbw2 sync --once >/dev/null
+check "mirrored create, update, delete leave the attachment quota" "$(pg_psql "$WORK/pg" -At -c "SELECT QUOTA_USED_BYTES FROM CALENDAR_HOME_METADATA WHERE RESOURCE_ID = ($home_sql)")" 12345
+
+# Privacy: an Exchange Private item is hidden from Apple sharees (ACCESS).
+ews_post wendy@example.org "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>Doctor</t:Subject><t:Sensitivity>Private</t:Sensitivity><t:Start>2030-05-02T09:00:00Z</t:Start><t:End>2030-05-02T10:00:00Z</t:End></t:CalendarItem></m:Items></m:CreateItem>" >/dev/null
+cbw2 sync --once >/dev/null
+doc=$(pg_psql "$WORK/pg" -At -c "$obj_sql AND o.ICALENDAR_TEXT LIKE '%SUMMARY:Doctor%'")
+check "a Private Exchange item: ACCESS is CONFIDENTIAL (3)" "$(col ACCESS "$doc")" 3
+check "and the text says so to CalendarServer" "$(col ICALENDAR_TEXT "$doc" | grep -c '^X-CALENDARSERVER-ACCESS:CONFIDENTIAL')" 1
+# ... and an Apple-private event is Private in Exchange.
+printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//Mac OS X 10.9//EN\r\nX-CALENDARSERVER-ACCESS:CONFIDENTIAL\r\nBEGIN:VEVENT\r\nUID:vera-private\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20300503T090000Z\r\nDURATION:PT1H\r\nSUMMARY:Therapy\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' >"$AW/private.ics"
+load put "$VERA" "$AW/private.ics" private.ics
+cbw2 sync --once >/dev/null
+vid=$(calendar_items vera@example.org | awk -F'\t' '$8 == "Therapy" {print $3}')
+check "an Apple-private event is Private in Exchange" "$(ews_post vera@example.org "<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id=\"$vid\"/></m:ItemIds></m:GetItem>" | grep -o '<t:Sensitivity>[A-Za-z]*' | cut -d'>' -f2)" Private
+
+# Scheduling columns of an Apple-era row are renewed by a mirrored write.
+own=$(pg_psql "$WORK/pg" -At -c "$obj_sql AND o.RESOURCE_NAME = 'wendy-own.ics'")
+sql "UPDATE CALENDAR_OBJECT SET SCHEDULE_OBJECT = true, SCHEDULE_TAG = 'apple-era', SCHEDULE_ETAGS = '\"e1\"' WHERE RESOURCE_ID = $own" >/dev/null
+own_id=$(calendar_items wendy@example.org | awk -F'\t' '$5 ~ /wendy-own.ics$/ {print $3}')
+ews_set_subject wendy@example.org "$own_id" "Edited in Outlook"
+cbw2 sync --once >/dev/null
+tag=$(col SCHEDULE_TAG "$own")
+check "a new Schedule-Tag" "$(test "$tag" != apple-era && test ${#tag} -eq 36 && echo new)" new
+check "the collected ETags cleared" "$(col "coalesce(SCHEDULE_ETAGS, 'null')" "$own")" ""
+check "MD5 over text and tag, as CalendarServer has it" "$(col "MD5 = md5(ICALENDAR_TEXT || SCHEDULE_TAG)" "$own")" t
+
+# A deleted object's WebDAV properties go with it.
+sql "INSERT INTO RESOURCE_PROPERTY (RESOURCE_ID, NAME, VALUE, VIEWER_UID) VALUES ($own, '{DAV:}x', 'v', '')" >/dev/null
+ews_delete wendy@example.org "$own_id"
+cbw2 sync --once >/dev/null
+check "the object is deleted in Apple" "$(pg_psql "$WORK/pg" -At -c "SELECT count(*) FROM CALENDAR_OBJECT WHERE RESOURCE_ID = $own")" 0
+check "and its property rows with it" "$(pg_psql "$WORK/pg" -At -c "SELECT count(*) FROM RESOURCE_PROPERTY WHERE RESOURCE_ID = $own")" 0
