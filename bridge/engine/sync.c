@@ -21,6 +21,7 @@ typedef struct work {
     char *occ_del, *occ_upd;
     char master_id[STORE_ID_MAX];
     double changed;         /* when the Apple change was made (lag) */
+    int lookups;            /* tag look-ups after lost CreateItem answers */
 } work;
 
 typedef struct batch {
@@ -127,11 +128,32 @@ static void finish_write_stage(sync_ctx *s)
     end_pass(s, rc);
 }
 
+/* Per-item answers Exchange gives when it did not apply the item now but
+ * might later: throttling and server trouble inside a 200. */
+static int transient(const ews_msg *m)
+{
+    static const char *const CODES[] = {"ErrorServerBusy", "ErrorInternalServerError",
+                                        "ErrorTooManyObjectsOpened", "ErrorTimeoutExpired",
+                                        "ErrorBatchProcessingStopped",
+                                        "ErrorMailboxStoreUnavailable", "ErrorConnectionFailed"};
+    for (size_t i = 0; !m->ok && i < sizeof CODES / sizeof *CODES; i++)
+        if (!strcmp(m->code, CODES[i])) return 1;
+    return 0;
+}
+
 /* Records one item's answer in t; a state-store failure is returned (the
- * caller then aborts t and the intent stays for recovery). */
+ * caller then aborts t and the intent stays for recovery). A transient
+ * error leaves the intent as it is: the pass is failed (cursor kept) and
+ * the item is written again on the next one, nothing dropped. */
 static int apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
 {
     int rc = CB_OK;
+    if (transient(m)) {
+        cb_err e;
+        cb_errf(&e, CB_EBUSY, "%s: %s: retried on the next pass", w->in.key, m->code);
+        fail_request(s, &e);
+        return CB_OK;
+    }
     report *rep = s->d.rep;
     intent_rec *in = &w->in;
     link_rec l = {0};
@@ -181,6 +203,101 @@ static int apply_result(sync_ctx *s, store_txn *t, work *w, const ews_msg *m)
 
 static void submit_occurrences(sync_ctx *s, work *w);
 static int submit_batch(sync_ctx *s, batch *b, cb_err *err);
+
+/* The item a FindItem by tag found for intent `in` becomes its link, and the
+ * intent goes, in one transaction (never the intent alone: the item would
+ * be orphaned and created a second time). found NULL: nothing exists, only
+ * the intent goes. unfinished: its occurrences are still to be applied, so
+ * the link claims no content yet. */
+static int adopt(sync_ctx *s, const intent_rec *in, const ews_found *found, int unfinished,
+                 cb_err *err)
+{
+    store_txn *t;
+    int rc = store_begin(s->d.st, 1, &t, err);
+    if (rc) return rc;
+    if (found) {
+        link_rec l = {0};
+        snprintf(l.mailbox, sizeof l.mailbox, "%s", in->mailbox);
+        snprintf(l.item_id, sizeof l.item_id, "%s", found->item_id);
+        snprintf(l.change_key, sizeof l.change_key, "%s", found->change_key);
+        snprintf(l.fingerprint, sizeof l.fingerprint, "%s", unfinished ? "" : in->fingerprint);
+        l.revision = in->revision;
+        rc = store_link_put(t, in->key, &l, err);
+    }
+    if (rc == CB_OK) rc = store_intent_del(t, in->tag, err);
+    rc = rc == CB_OK ? store_commit(t, err) : (store_abort(t), rc);
+    if (rc == CB_OK && found) s->d.rep->adopted++;
+    return rc;
+}
+
+static const ews_found *found_tag(const ews_response *r, const char *tag)
+{
+    for (size_t i = 0; i < r->nfound; i++)
+        if (!strcmp(r->found[i].tag, tag)) return &r->found[i];
+    return NULL;
+}
+
+typedef struct lookup {
+    sync_ctx *s;
+    work *w;
+} lookup;
+
+static void finish_write_stage(sync_ctx *s);
+
+/* A lost CreateItem answer, looked up: adopted when the item exists, else
+ * sent again on its own (at most three times, then the next pass). */
+static void on_lookup(void *ud, const ews_response *r, const cb_err *err)
+{
+    lookup *lk = ud;
+    sync_ctx *s = lk->s;
+    work *w = lk->w;
+    cb_err e = {0};
+    const ews_found *f = r && (!r->nmsgs || r->msgs[0].ok) ? found_tag(r, w->in.tag) : NULL;
+    if (!r || (r->nmsgs && !r->msgs[0].ok)) {
+        fail_request(s, r ? &(cb_err){CB_EREMOTE, "FindItem by tag failed"} : err);
+    } else if (f) {
+        int occ = w->occ_del || w->occ_upd;
+        if (adopt(s, &w->in, f, occ, &e) != CB_OK) fail_request(s, &e);
+        else if (occ) {
+            snprintf(w->master_id, sizeof w->master_id, "%s", f->item_id);
+            submit_occurrences(s, w);
+        }
+    } else {
+        batch *one = calloc(1, sizeof *one);
+        work **v = calloc(1, sizeof *v);
+        if (one && v) *one = (batch){s, OP_CREATE, v, 1}, v[0] = w;
+        if (!one || !v || submit_batch(s, one, &e) != CB_OK) {
+            free(one);
+            free(v);
+            fail_request(s, e.msg[0] ? &e : &(cb_err){CB_ENOMEM, "out of memory"});
+        }
+    }
+    free(lk);
+    if (--s->outstanding == 0) finish_write_stage(s);
+}
+
+/* A CreateItem whose answer never came may have been applied: each of its
+ * items is looked up by tag before anything is sent again. */
+static void look_up_creates(sync_ctx *s, const batch *b, const cb_err *err)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        work *w = b->w[i];
+        lookup *lk = calloc(1, sizeof *lk);
+        sbuf x;
+        sbuf_init(&x);
+        ews_ops_find_by_tag(&x, w->in.tag);
+        cb_err e = {0};
+        if (!lk || sbuf_failed(&x) || w->lookups++ >= 3 ||
+            ews_client_submit(s->d.ews, w->in.mailbox, x.s, on_lookup, lk, &e) != CB_OK) {
+            free(lk);
+            fail_request(s, e.msg[0] ? &e : err);   /* the intent stays: next pass */
+        } else {
+            *lk = (lookup){s, w};
+            s->outstanding++;
+        }
+        sbuf_free(&x);
+    }
+}
 
 /* Exchange refused a whole request for what it carries: each item is sent
  * alone, so that only the guilty one fails. Returns 0 when split. */
@@ -233,6 +350,8 @@ static void on_batch(void *ud, const ews_response *r, const cb_err *err)
         split_batch(s, b);
     } else if (!r && err->code == CB_EREJECTED) {
         refused_alone(s, b->w[0], err);
+    } else if (!r && b->op == OP_CREATE && err->code == CB_EIO) {
+        look_up_creates(s, b, err);
     } else if (!r) {
         fail_request(s, err);   /* intents stay pending for recovery */
     } else {
@@ -763,29 +882,8 @@ static void on_recovered(void *ud, const ews_response *r, const cb_err *err)
         else cb_errf(&e, CB_EREMOTE, "recovery FindItem: %s", r->msgs[0].code);
         fail_request(s, &e);
     } else {
-        store_txn *t;
         cb_err e = {0};
-        if (store_begin(s->d.st, 1, &t, &e) == CB_OK) {
-            int rc = CB_OK;
-            for (size_t i = 0; i < r->nfound; i++) {
-                if (strcmp(r->found[i].tag, rv->in.tag)) continue;
-                link_rec l = {0};
-                snprintf(l.mailbox, sizeof l.mailbox, "%s", rv->in.mailbox);
-                snprintf(l.item_id, sizeof l.item_id, "%s", r->found[i].item_id);
-                snprintf(l.change_key, sizeof l.change_key, "%s", r->found[i].change_key);
-                snprintf(l.fingerprint, sizeof l.fingerprint, "%s", rv->in.fingerprint);
-                l.revision = rv->in.revision;
-                if ((rc = store_link_put(t, rv->in.key, &l, &e)) == CB_OK) s->d.rep->adopted++;
-                break;
-            }
-            /* The intent goes only with its link: else the item would be
-             * orphaned and created a second time. */
-            if (rc == CB_OK) rc = store_intent_del(t, rv->in.tag, &e);
-            rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
-            if (rc != CB_OK) fail_request(s, &e);
-        } else {
-            fail_request(s, &e);
-        }
+        if (adopt(s, &rv->in, found_tag(r, rv->in.tag), 0, &e) != CB_OK) fail_request(s, &e);
     }
     free(rv);
     if (--s->outstanding == 0) {

@@ -26,6 +26,7 @@ struct request {
     void *ud;
     int attempts;
     size_t max_answer;      /* bytes; a longer answer is refused unread */
+    int once;               /* not idempotent (CreateItem): never re-sent */
     int too_big;
     CURL *easy;
     struct curl_slist *headers;
@@ -308,10 +309,12 @@ static long retry_delay(int attempts)
     return d < RETRY_CAP_MS ? d : RETRY_CAP_MS;
 }
 
-/* Returns 1 if the request was put back for another attempt. */
+/* Returns 1 if the request was put back for another attempt. A CreateItem
+ * whose answer was lost may have been applied: re-sending it could double
+ * the item, so it goes back to the caller, whose recovery looks its tag up. */
 static int retry(ews_client *c, request *r, long delay_ms)
 {
-    if (r->attempts >= EWS_MAX_ATTEMPTS) return 0;
+    if (r->attempts >= EWS_MAX_ATTEMPTS || r->once) return 0;
     r->mq->paused_until = now_ms() + delay_ms;
     c->stats.retries++;
     schedule_pump(c, r->mq->paused_until);
@@ -505,6 +508,7 @@ int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_
     }
     r->mq = m;
     r->max_answer = ews_xml_answer_limit(operation_xml);
+    r->once = !strncmp(operation_xml, "<m:CreateItem", 13);
     r->done = done;
     r->ud = ud;
     if (m->tail) m->tail->next = r;

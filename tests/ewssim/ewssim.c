@@ -23,6 +23,10 @@
  *   POST /sim/control?endless=1      SyncFolderItems never says
  *                      IncludesLastItemInRange (a hostile or broken server);
  *                      endless=2 also changes the SyncState on every answer
+ *   POST /sim/control?itembusy=N     the next N items written answer
+ *                      ErrorServerBusy inside an HTTP 200 (not applied)
+ *   POST /sim/control?dropafter=N    the next N requests are applied, then
+ *                      the connection is cut before the answer
  *   POST /sim/control?unavailable=N&retryafter=S  the next N requests get
  *                      HTTP 503 with Retry-After: S
  *   POST /sim/control?heartbeat=MS&minute=MS  stream heartbeat interval
@@ -66,7 +70,7 @@ typedef struct sim {
     xmlSchemaPtr schema;
     char *basic;        /* "user:password" */
     char *token;
-    int busy, fail500, drop, backoff_ms, unavailable, retry_after_s;
+    int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
     char reject[256];
     sbuf log;
     struct timespec t0;
@@ -206,15 +210,21 @@ static char *own_mailbox(const sim *s)
     return strdup(buf);
 }
 
+/* The connection is cut: the client sees a reset, no answer. */
+static void drop_connection(struct evhttp_request *req)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+    shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+    evhttp_send_reply(req, 500, "Dropped", NULL);
+}
+
 /* Applies an injected fault, if one is due; returns 1 when it answered. */
 static int inject(sim *s, struct evhttp_request *req)
 {
     if (s->drop > 0) {
         s->drop--;
         log_line(s, NULL, NULL, "drop", NULL, NULL);
-        struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
-        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
-        evhttp_send_reply(req, 500, "Dropped", NULL);
+        drop_connection(req);
         return 1;
     }
     if (s->unavailable > 0) {
@@ -318,7 +328,11 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         sbuf out;
         sbuf_init(&out);
         const char *name = sim_ops_dispatch(s->store, mailbox, op, &out);
-        if (name) {
+        if (name && s->drop_after > 0) {
+            s->drop_after--;
+            log_line(s, name, mailbox, "applied-dropped", anchor, send_attr(op));
+            drop_connection(req);
+        } else if (name) {
             int err = out.s && strstr(out.s, "ResponseClass=\"Error\"");
             log_line(s, name, mailbox, err ? "item-error" : "ok", anchor, send_attr(op));
             soap_reply(req, 200, out.s);
@@ -528,6 +542,8 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "reject"))) snprintf(s->reject, sizeof s->reject, "%s", v);
     if ((v = evhttp_find_header(&q, "endless"))) sim_store_set_endless(s->store, atoi(v));
     if ((v = evhttp_find_header(&q, "unavailable"))) s->unavailable = atoi(v);
+    if ((v = evhttp_find_header(&q, "itembusy"))) sim_store_set_item_busy(s->store, atoi(v));
+    if ((v = evhttp_find_header(&q, "dropafter"))) s->drop_after = atoi(v);
     if ((v = evhttp_find_header(&q, "retryafter"))) s->retry_after_s = atoi(v);
     if ((v = evhttp_find_header(&q, "dropstream"))) s->drop_stream = atoi(v);
     if ((v = evhttp_find_header(&q, "heartbeat"))) s->heartbeat_ms = atoi(v);

@@ -62,6 +62,7 @@ struct sim_store {
     unsigned long next_sub;
     unsigned sync_gen;      /* bumped to invalidate every SyncState */
     int endless;            /* SyncFolderItems never reaches the end */
+    int item_busy;          /* the next N items written get ErrorServerBusy */
     const tzmap *tz;        /* for expanding recurrences (availability) */
 };
 
@@ -303,6 +304,17 @@ static void msg_error(sbuf *b, const char *op, const char *code, const char *tex
                 code, op);
 }
 
+/* Exchange throttles per item inside a 200 answer: this item is not
+ * applied, its neighbours are. */
+static int busy_item(sim_store *s, sbuf *b, const char *op)
+{
+    if (s->item_busy <= 0) return 0;
+    s->item_busy--;
+    msg_error(b, op, "ErrorServerBusy", "The server cannot service this request right now. "
+              "Try again later.");
+    return 1;
+}
+
 static void open_response(sbuf *b, const char *op)
 {
     sbuf_printf(b, "<m:%sResponse xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\" "
@@ -345,6 +357,7 @@ static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
                       "SendMeetingInvitations attribute is required for calendar items.");
             continue;
         }
+        if (busy_item(s, b, "CreateItem")) continue;
         sim_item *it = calloc(1, sizeof *it);
         if (!it) abort();
         snprintf(it->id, sizeof it->id, "AAMkAGsim%08lxAAA=", s->next_id++);
@@ -552,6 +565,7 @@ static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
                         m->id, o->index, m->ck);
             continue;
         }
+        if (busy_item(s, b, "UpdateItem")) continue;
         char *id = attr(idn, "Id"), *ck = attr(idn, "ChangeKey");
         sim_item *it = id ? find_item(s, mailbox, id, NULL) : NULL;
         char cur[32];
@@ -607,6 +621,7 @@ static void op_delete(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
                         "<m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>");
             continue;
         }
+        if (busy_item(s, b, "DeleteItem")) continue;
         char *id = attr(c, "Id");
         size_t idx;
         sim_item *it = id ? find_item(s, mailbox, id, &idx) : NULL;
@@ -920,6 +935,11 @@ size_t sim_store_sub_events(sim_store *s, const char *id, sbuf *out)
 void sim_store_expire_subs(sim_store *s)
 {
     for (size_t i = 0; i < s->nsubs; i++) s->subs[i].expired = 1;
+}
+
+void sim_store_set_item_busy(sim_store *s, int n)
+{
+    s->item_busy = n;
 }
 
 void sim_store_set_endless(sim_store *s, int on)

@@ -48,5 +48,8 @@ void sim_store_invalidate_sync(sim_store *s);
 /* on: every SyncFolderItems answers IncludesLastItemInRange false; on > 1:
  * and its SyncState changes every time even with nothing new. */
 void sim_store_set_endless(sim_store *s, int on);
+/* The next n items of CreateItem/UpdateItem/DeleteItem answer ErrorServerBusy
+ * inside the 200 answer, not applied. */
+void sim_store_set_item_busy(sim_store *s, int n);
 
 #endif
