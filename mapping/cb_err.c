@@ -28,6 +28,7 @@ const char *cb_strerror(int code)
     case CB_EREMOTE: return "remote error";
     case CB_EBUSY: return "busy";
     case CB_EREJECTED: return "refused by the server";
+    case CB_EMAILBOX: return "mailbox unusable";
     default: return "unknown error";
     }
 }

@@ -21,6 +21,7 @@ enum {
     CB_EREMOTE = -7,     /* the remote side answered with an error */
     CB_EBUSY = -8,       /* throttled: retry later */
     CB_EREJECTED = -9,   /* the remote side refused the request's content */
+    CB_EMAILBOX = -10,   /* this one mailbox cannot be used now; others can */
 };
 
 typedef struct cb_err {

@@ -85,6 +85,12 @@ static void one_done(mirror *m)
 static void person_done(mperson *mp, int rc, const cb_err *err)
 {
     mirror *m = mp->m;
+    if (rc == CB_EMAILBOX) {   /* that mailbox alone: its SyncState stays, others go on */
+        m->d.rep->held_back++;
+        report_add(m->d.rep, mp->p->smtp, 1, "held back: %s; this person's changes wait "
+                   "(nothing is lost), everyone else goes on", err->msg);
+        rc = CB_OK;
+    }
     if (rc != CB_OK) {
         if (!m->failed) m->err = *err;
         m->failed = 1;

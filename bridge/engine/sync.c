@@ -39,6 +39,8 @@ struct sync_ctx {
     int outstanding;        /* requests of the current stage */
     int failed;             /* a request failed: keep the cursor */
     cb_err err;
+    char **held;            /* mailboxes held back this pass (cursor kept) */
+    size_t nheld;
     work *works;
     size_t nworks;
     pg_cursor next_cursor;
@@ -76,17 +78,29 @@ static void free_works(sync_ctx *s)
     s->nworks = 0;
 }
 
+static void free_held(sync_ctx *s);
+
 void sync_free(sync_ctx *s)
 {
     if (!s) return;
     free_works(s);
+    free_held(s);
     free(s->owners);
     free(s);
+}
+
+static void free_held(sync_ctx *s)
+{
+    for (size_t i = 0; i < s->nheld; i++) free(s->held[i]);
+    free(s->held);
+    s->held = NULL;
+    s->nheld = 0;
 }
 
 static void end_pass(sync_ctx *s, int rc)
 {
     free_works(s);
+    free_held(s);
     s->running = 0;
     if (rc != CB_OK) {
         store_txn *t;
@@ -106,6 +120,30 @@ static void fail_request(sync_ctx *s, const cb_err *err)
     s->failed = 1;
 }
 
+/* A request for mailbox failed. A fault about that mailbox alone holds its
+ * person back (reported once; intents and cursor stay, so nothing is lost)
+ * and everyone else goes on; anything else fails the pass. */
+static void fail_for(sync_ctx *s, const char *mailbox, const cb_err *err)
+{
+    if (!err || err->code != CB_EMAILBOX) {
+        fail_request(s, err ? err : &(cb_err){CB_EIO, "request failed"});
+        return;
+    }
+    for (size_t i = 0; i < s->nheld; i++)
+        if (!strcmp(s->held[i], mailbox)) return;
+    char **v = realloc(s->held, (s->nheld + 1) * sizeof *v);
+    if (!v || !(v[s->nheld] = strdup(mailbox))) {
+        if (v) s->held = v;
+        fail_request(s, err);
+        return;
+    }
+    s->held = v;
+    s->nheld++;
+    s->d.rep->held_back++;
+    report_add(s->d.rep, mailbox, 1, "held back: %s; this person's changes wait (nothing is "
+               "lost), everyone else goes on", err->msg);
+}
+
 /* ---- stage 5: commit -------------------------------------------------- */
 
 static void finish_write_stage(sync_ctx *s)
@@ -116,6 +154,7 @@ static void finish_write_stage(sync_ctx *s)
     }
     store_txn *t;
     cb_err err;
+    if (s->nheld) s->have_next = 0;   /* their changes are read again next pass */
     int rc = store_begin(s->d.st, 1, &t, &err);
     if (rc == CB_OK && s->have_next) {
         char buf[96];
@@ -254,7 +293,7 @@ static void on_lookup(void *ud, const ews_response *r, const cb_err *err)
     cb_err e = {0};
     const ews_found *f = r && (!r->nmsgs || r->msgs[0].ok) ? found_tag(r, w->in.tag) : NULL;
     if (!r || (r->nmsgs && !r->msgs[0].ok)) {
-        fail_request(s, r ? &(cb_err){CB_EREMOTE, "FindItem by tag failed"} : err);
+        fail_for(s, w->in.mailbox, r ? &(cb_err){CB_EREMOTE, "FindItem by tag failed"} : err);
     } else if (f) {
         int occ = w->occ_del || w->occ_upd;
         if (adopt(s, &w->in, f, occ, &e) != CB_OK) fail_request(s, &e);
@@ -353,7 +392,7 @@ static void on_batch(void *ud, const ews_response *r, const cb_err *err)
     } else if (!r && b->op == OP_CREATE && err->code == CB_EIO) {
         look_up_creates(s, b, err);
     } else if (!r) {
-        fail_request(s, err);   /* intents stay pending for recovery */
+        fail_for(s, b->w[0]->in.mailbox, err);   /* intents stay pending for recovery */
     } else {
         store_txn *t = NULL;
         cb_err e = {0};
@@ -417,7 +456,7 @@ static void on_master_read(void *ud, const ews_response *r, const cb_err *err)
     link_rec l;
     cb_err e = {0};
     int rc = CB_OK;
-    if (!r) fail_request(s, err);
+    if (!r) fail_for(s, o->w->in.mailbox, err);
     else if (r->nmsgs && r->msgs[0].ok && (rc = store_begin(s->d.st, 1, &t, &e)) == CB_OK) {
         rc = store_link_get(t, o->w->in.key, &l, &e);
         if (rc == CB_OK) {
@@ -459,7 +498,7 @@ static void on_occurrences(void *ud, const ews_response *r, const cb_err *err)
         }
     if (!r) {
         o->failed = 1;
-        fail_request(s, err);
+        fail_for(s, o->w->in.mailbox, err);
     }
     if (--o->pending == 0) {
         if (o->failed) free(o);
@@ -880,7 +919,7 @@ static void on_recovered(void *ud, const ews_response *r, const cb_err *err)
         cb_err e;
         if (!r) e = *err;
         else cb_errf(&e, CB_EREMOTE, "recovery FindItem: %s", r->msgs[0].code);
-        fail_request(s, &e);
+        fail_for(s, rv->in.mailbox, &e);   /* a held person's intent waits */
     } else {
         cb_err e = {0};
         if (adopt(s, &rv->in, found_tag(r, rv->in.tag), 0, &e) != CB_OK) fail_request(s, &e);
@@ -946,6 +985,7 @@ int sync_pass(sync_ctx *s, sync_done_fn done, void *ud, cb_err *err)
     s->done = done;
     s->ud = ud;
     s->failed = 0;
+    free_held(s);
     s->outstanding = 0;
     s->have_next = 0;
     memset(&s->err, 0, sizeof s->err);

@@ -348,6 +348,19 @@ static void auth_refused(ews_client *c, long status)
     schedule_pump(c, c->auth_until);
 }
 
+/* Faults about one mailbox (its rights, its existence, its state): that
+ * person waits, everyone else goes on. */
+static int mailbox_fault(const char *code)
+{
+    static const char *const CODES[] = {
+        "ErrorImpersonateUserDenied", "ErrorImpersonationDenied", "ErrorNonExistentMailbox",
+        "ErrorMailboxMoveInProgress", "ErrorMailboxStoreUnavailable", "ErrorQuotaExceeded",
+        "ErrorAccessDenied", "ErrorMailboxConfiguration"};
+    for (size_t i = 0; i < sizeof CODES / sizeof *CODES; i++)
+        if (!strcmp(code, CODES[i])) return 1;
+    return 0;
+}
+
 static void complete(ews_client *c, request *r, CURLcode res)
 {
     long status = 0;
@@ -410,8 +423,9 @@ static void complete(ews_client *c, request *r, CURLcode res)
          * caller may split it to find the one item at fault. */
         int content = !strcmp(resp->fault_code, "ErrorSchemaValidation") ||
                       !strcmp(resp->fault_code, "ErrorInvalidRequest");
-        cb_errf(&err, content ? CB_EREJECTED : CB_EREMOTE, "EWS %s: %s: %s", r->mq->smtp,
-                resp->fault_code, resp->fault_text);
+        cb_errf(&err, content ? CB_EREJECTED : mailbox_fault(resp->fault_code) ? CB_EMAILBOX
+                                                                               : CB_EREMOTE,
+                "EWS %s: %s: %s", r->mq->smtp, resp->fault_code, resp->fault_text);
         ews_response_free(resp);
         resp = NULL;
     } else if (status != 200) {

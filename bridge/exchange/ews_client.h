@@ -16,6 +16,8 @@
  *     capped exponential backoff (0.25 s doubling to 30 s), at most
  *     EWS_MAX_ATTEMPTS times — except a CreateItem, which may have been
  *     applied before its answer was lost: it reaches the callback at once;
+ *   - a SOAP fault about one mailbox (impersonation refused, mailbox missing,
+ *     moving or over quota) reaches the callback as CB_EMAILBOX;
  *   - a SOAP fault about the request's content (ErrorSchemaValidation,
  *     ErrorInvalidRequest) reaches the callback as CB_EREJECTED, so that a
  *     batch can be split to find the item at fault;

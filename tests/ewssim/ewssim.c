@@ -23,6 +23,8 @@
  *   POST /sim/control?endless=1      SyncFolderItems never says
  *                      IncludesLastItemInRange (a hostile or broken server);
  *                      endless=2 also changes the SyncState on every answer
+ *   POST /sim/control?faultmailbox=SMTP  every request impersonating SMTP
+ *                      gets the ErrorImpersonateUserDenied fault ("" ends it)
  *   POST /sim/control?itembusy=N     the next N items written answer
  *                      ErrorServerBusy inside an HTTP 200 (not applied)
  *   POST /sim/control?dropafter=N    the next N requests are applied, then
@@ -72,6 +74,7 @@ typedef struct sim {
     char *token;
     int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
     char reject[256];
+    char fault_mailbox[256];
     sbuf log;
     struct timespec t0;
     char schema_error[1024];
@@ -317,6 +320,10 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         snprintf(text, sizeof text, "The request failed schema validation: %s", s->schema_error);
         log_line(s, (const char *)op->name, mailbox, "schema", anchor, s->schema_error);
         fault(req, "ErrorSchemaValidation", text, NULL);
+    } else if (s->fault_mailbox[0] && !strcasecmp(mailbox, s->fault_mailbox)) {
+        log_line(s, (const char *)op->name, mailbox, "impersonation-denied", anchor, NULL);
+        fault(req, "ErrorImpersonateUserDenied", "The account does not have permission to "
+              "impersonate the requested user.", NULL);
     } else if (s->reject[0] && contains_text(op, s->reject)) {
         log_line(s, (const char *)op->name, mailbox, "rejected", anchor, NULL);
         fault(req, "ErrorSchemaValidation", "The request failed schema validation: a value "
@@ -540,6 +547,8 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "fail500"))) s->fail500 = atoi(v);
     if ((v = evhttp_find_header(&q, "drop"))) s->drop = atoi(v);
     if ((v = evhttp_find_header(&q, "reject"))) snprintf(s->reject, sizeof s->reject, "%s", v);
+    if ((v = evhttp_find_header(&q, "faultmailbox")))
+        snprintf(s->fault_mailbox, sizeof s->fault_mailbox, "%s", v);
     if ((v = evhttp_find_header(&q, "endless"))) sim_store_set_endless(s->store, atoi(v));
     if ((v = evhttp_find_header(&q, "unavailable"))) s->unavailable = atoi(v);
     if ((v = evhttp_find_header(&q, "itembusy"))) sim_store_set_item_busy(s->store, atoi(v));
