@@ -50,6 +50,20 @@ default_timezone = Europe/Berlin
 CONF
 }
 
+# it_subenv NAME 'uid,smtp,wave,kind'...: a configuration of its own (people
+# map, state directory) beside the shared PostgreSQL and simulator, in
+# $WORK/NAME; prints that directory (its configuration is DIR/conf).
+it_subenv() {
+    d=$WORK/$1
+    shift
+    mkdir -p "$d"
+    echo "owner_uid,smtp,wave,kind" >"$d/people.csv"
+    for p in "$@"; do echo "$p" >>"$d/people.csv"; done
+    sed -e "s|^map = .*|map = $d/people.csv|" -e "s|^dir = .*|dir = $d/state|" \
+        "$WORK/calbridge.conf" >"$d/conf"
+    echo "$d"
+}
+
 it_cleanup() {
     [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null
     [ -n "${WORK:-}" ] && pg_stop "$WORK/pg" && rm -rf "$WORK"

@@ -3,13 +3,9 @@
 # must not decide whose calendar is written (defect: an item stamped with
 # victor's calendar overwrote victor's event on both sides, and deleting it
 # deleted his).
-SEC=$WORK/security
-mkdir -p "$SEC"
 MALLORY=30000000-0000-0000-0000-00000000000a
 VICTOR=30000000-0000-0000-0000-00000000000b
-printf 'owner_uid,smtp,wave,kind\n%s,mallory@example.org,1,user\n%s,victor@example.org,2,user\n' \
-    "$MALLORY" "$VICTOR" >"$SEC/people.csv"
-sed -e "s|^map = .*|map = $SEC/people.csv|" -e "s|^dir = .*|dir = $SEC/state|" "$WORK/calbridge.conf" >"$SEC/conf"
+SEC=$(it_subenv security "$MALLORY,mallory@example.org,1,user" "$VICTOR,victor@example.org,2,user")
 cbs() { $B/calbridge -c "$SEC/conf" "$@"; }
 load put "$VICTOR" "$SHARED/ccs/ics/OneEvent.ics" victor-own.ics
 load put "$MALLORY" "$SHARED/ccs/ics/OneEvent.ics" mallory-own.ics

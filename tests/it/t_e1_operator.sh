@@ -3,11 +3,8 @@
 # cutover flips anyone, not after), a wave that is not a number, a secret
 # file or state directory others can read or write, refused credentials
 # (no login storm against an account-lockout policy), HTTP throttling.
-OP=$WORK/operator
-mkdir -p "$OP"
 OPP=40000000-0000-0000-0000-00000000000a
-printf 'owner_uid,smtp,wave,kind\n%s,olga@example.org,1,user\n' "$OPP" >"$OP/people.csv"
-sed -e "s|^map = .*|map = $OP/people.csv|" -e "s|^dir = .*|dir = $OP/state|" "$WORK/calbridge.conf" >"$OP/conf"
+OP=$(it_subenv operator "$OPP,olga@example.org,1,user")
 cbo() { $B/calbridge -c "$OP/conf" "$@"; }
 load put "$OPP" "$SHARED/ccs/ics/OneEvent.ics" olga.ics
 cbo sync --once >/dev/null 2>&1

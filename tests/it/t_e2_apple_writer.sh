@@ -1,13 +1,9 @@
 # The Apple writer leaves what CalendarServer owns as CalendarServer would:
 # the attachment quota untouched, privacy carried in ACCESS, scheduling
 # columns renewed, property rows removed with their object.
-AW=$WORK/applewriter
-mkdir -p "$AW"
 WENDY=50000000-0000-0000-0000-00000000000a
 VERA=50000000-0000-0000-0000-00000000000b
-printf 'owner_uid,smtp,wave,kind\n%s,wendy@example.org,1,user\n%s,vera@example.org,2,user\n' \
-    "$WENDY" "$VERA" >"$AW/people.csv"
-sed -e "s|^map = .*|map = $AW/people.csv|" -e "s|^dir = .*|dir = $AW/state|" "$WORK/calbridge.conf" >"$AW/conf"
+AW=$(it_subenv applewriter "$WENDY,wendy@example.org,1,user" "$VERA,vera@example.org,2,user")
 cbw2() { $B/calbridge -c "$AW/conf" "$@" 2>/dev/null; }
 load put "$WENDY" "$SHARED/ccs/ics/OneEvent.ics" wendy-own.ics
 cbw2 sync --once >/dev/null

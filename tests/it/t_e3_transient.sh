@@ -3,11 +3,8 @@
 # before anything is sent again). Nothing dropped, nothing doubled (before:
 # the busy items' changes were lost until edited again, and a lost answer
 # re-sent the CreateItem: two items).
-TR=$WORK/transient
-mkdir -p "$TR"
 TOM=60000000-0000-0000-0000-00000000000a
-printf 'owner_uid,smtp,wave,kind\n%s,tom@example.org,1,user\n' "$TOM" >"$TR/people.csv"
-sed -e "s|^map = .*|map = $TR/people.csv|" -e "s|^dir = .*|dir = $TR/state|" "$WORK/calbridge.conf" >"$TR/conf"
+TR=$(it_subenv transient "$TOM,tom@example.org,1,user")
 cbt() { $B/calbridge -c "$TR/conf" "$@" 2>/dev/null; }
 for i in 1 2 3 4; do
     printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:tom-%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:2030060%sT090000Z\r\nDURATION:PT1H\r\nSUMMARY:Tom %s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' "$i" "$i" "$i" >"$TR/$i.ics"

@@ -2,13 +2,9 @@
 # back, reported, while everyone else goes on; nothing of theirs is lost
 # (before: the pass failed for everyone, and with a create pending every
 # later pass stopped at recovery).
-MB=$WORK/mailbox
-mkdir -p "$MB"
 ANN=70000000-0000-0000-0000-00000000000a
 BEN=70000000-0000-0000-0000-00000000000b
-printf 'owner_uid,smtp,wave,kind\n%s,ann@example.org,1,user\n%s,ben@example.org,1,user\n' \
-    "$ANN" "$BEN" >"$MB/people.csv"
-sed -e "s|^map = .*|map = $MB/people.csv|" -e "s|^dir = .*|dir = $MB/state|" "$WORK/calbridge.conf" >"$MB/conf"
+MB=$(it_subenv mailbox "$ANN,ann@example.org,1,user" "$BEN,ben@example.org,1,user")
 cbm() { $B/calbridge -c "$MB/conf" "$@" 2>/dev/null; }
 ev() {   # ev UID SUMMARY DAY
     printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:203007%02dT090000Z\r\nDURATION:PT1H\r\nSUMMARY:%s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' "$1" "$3" "$2" >"$MB/$1.ics"
