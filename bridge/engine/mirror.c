@@ -35,6 +35,8 @@ typedef struct mperson {
                              * and its SyncState stored before the next */
     size_t nch;
     int pages, last;        /* pages read this pass; the server's end */
+    char **seen;            /* a full read (no SyncState): every ItemId listed, */
+    size_t nseen;           /* so that links to items not there any more go */
     long links0, dels;      /* links at the pass's start; deleted so far */
     fetch *fetch;
     size_t nfetch, next;
@@ -67,6 +69,8 @@ void mirror_free(mirror *m)
 
 static void person_free(mperson *mp)
 {
+    for (size_t i = 0; i < mp->nseen; i++) free(mp->seen[i]);
+    free(mp->seen);
     free(mp->state);
     free(mp->ch);
     free(mp->fetch);
@@ -391,10 +395,46 @@ typedef struct del {
     link_rec l;
 } del;
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct ghost_ctx {
+    mperson *mp;
+    del **out;
+    long *n;
+    int rc;
+} ghost_ctx;
+
+/* A link of this person's mailbox whose item a full read did not list:
+ * the item is gone (deleted while the SyncState was lost or invalid). */
+static int add_ghost(void *ud, const char *key, const link_rec *l)
+{
+    ghost_ctx *g = ud;
+    mperson *mp = g->mp;
+    const char *id = l->item_id;
+    if (!key_source_owned(key, mp->p->owner_uid) || strcasecmp(l->mailbox, mp->p->smtp) ||
+        (mp->nseen && bsearch(&id, mp->seen, mp->nseen, sizeof *mp->seen, cmp_str)))
+        return 0;
+    del *v = realloc(*g->out, (size_t)(*g->n + 1) * sizeof *v);
+    if (!v) return g->rc = CB_ENOMEM;
+    *g->out = v;
+    snprintf(v[*g->n].key, sizeof v->key, "%s", key);
+    v[(*g->n)++].l = *l;
+    return 0;
+}
+
 static int collect_deletes(mperson *mp, store_txn *t, del **out, long *n)
 {
     *out = NULL;
     *n = 0;
+    if (!mp->had_state && mp->last) {   /* the full read is complete */
+        if (mp->nseen) qsort(mp->seen, mp->nseen, sizeof *mp->seen, cmp_str);
+        ghost_ctx g = {mp, out, n, CB_OK};
+        int rc = store_link_each(t, add_ghost, &g, NULL);
+        if (rc || g.rc) return g.rc ? g.rc : rc;
+    }
     for (size_t i = 0; i < mp->nch; i++) {
         if (mp->ch[i].kind != 'D') continue;
         char key[STORE_KEY_MAX];
@@ -403,6 +443,9 @@ static int collect_deletes(mperson *mp, store_txn *t, del **out, long *n)
         int rc = store_link_by_item(t, mp->p->smtp, mp->ch[i].item_id, key, NULL);
         if (rc == CB_ENOTFOUND) continue;
         if (rc) return rc;
+        int dup = 0;   /* already a ghost, or deleted twice in the list */
+        for (long k = 0; k < *n && !dup; k++) dup = !strcmp((*out)[k].key, key);
+        if (dup) continue;
         del *v = realloc(*out, (size_t)(*n + 1) * sizeof *v);
         if (!v) return CB_ENOMEM;
         *out = v;
@@ -503,6 +546,14 @@ static void plan(mperson *mp)
 static int take_changes(mperson *mp, const ews_response *r)
 {
     if (!r->nchanges) return CB_OK;
+    if (!mp->had_state) {   /* a full read: remember what exists */
+        char **v = realloc(mp->seen, (mp->nseen + r->nchanges) * sizeof *v);
+        if (!v) return CB_ENOMEM;
+        mp->seen = v;
+        for (size_t i = 0; i < r->nchanges; i++)
+            if (r->changes[i].kind != 'D' && !(v[mp->nseen++] = strdup(r->changes[i].item_id)))
+                return CB_ENOMEM;
+    }
     ews_change *v = realloc(mp->ch, (mp->nch + r->nchanges) * sizeof *v);
     if (!v) return CB_ENOMEM;
     mp->ch = v;

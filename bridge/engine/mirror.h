@@ -8,10 +8,12 @@
  *     overwrites it with the Apple version.
  *
  * Per person:
- *   1. SyncFolderItems (IdOnly) from the stored SyncState until
- *      IncludesLastItemInRange. ErrorInvalidSyncStateData drops the state
- *      and starts over: a full resync, which matches existing links and
- *      re-creates nothing.
+ *   1. SyncFolderItems (IdOnly) from the stored SyncState, page by page
+ *      (each page written and its SyncState stored before the next; at
+ *      most 100 a pass). ErrorInvalidSyncStateData drops the state and
+ *      starts over: a full read, which matches existing links, re-creates
+ *      nothing, and, once complete, deletes (behind the guard) the links
+ *      whose items it did not list: items deleted while the state was lost.
  *   2. Plan. A change whose ChangeKey is the linked one is the bridge's own
  *      write (no echo). An ItemId deleted anywhere in the list is deleted.
  *      If the deletions would remove more than the configured share of the

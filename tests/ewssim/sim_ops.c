@@ -759,9 +759,12 @@ static void op_get_folder(sim_store *s, const char *mailbox, xmlNode *op, sbuf *
     close_response(b, "GetFolder");
 }
 
-/* SyncState is "sim:<generation>:<log position>", base64 so it looks as
- * opaque as Exchange's; a new generation (sim_store_invalidate_sync)
- * makes every earlier state ErrorInvalidSyncStateData. */
+
+/* SyncState is "sim:<generation>:<log position>" (replaying the log from
+ * there) or, while a first sync is listing, "init:<generation>:<log
+ * position>:<items listed>"; base64 so it looks as opaque as Exchange's. A
+ * new generation (sim_store_invalidate_sync) makes every earlier state
+ * ErrorInvalidSyncStateData. */
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static void b64(const char *in, sbuf *b)
@@ -777,15 +780,14 @@ static void b64(const char *in, sbuf *b)
     }
 }
 
-static long unb64_pos(const char *in, unsigned sync_gen)
+static void unb64(const char *in, char *out, size_t size)
 {
-    char out[64];
     size_t o = 0;
     unsigned v = 0;
     int bits = 0;
-    for (const char *c = in; *c && *c != '=' && o < sizeof out - 1; c++) {
+    for (const char *c = in; *c && *c != '=' && o < size - 1; c++) {
         const char *p = strchr(B64, *c);
-        if (!p) return -1;
+        if (!p) break;
         v = v << 6 | (unsigned)(p - B64);
         bits += 6;
         if (bits >= 8) {
@@ -794,9 +796,50 @@ static long unb64_pos(const char *in, unsigned sync_gen)
         }
     }
     out[o] = '\0';
-    long pos;
-    unsigned gen;
-    return sscanf(out, "sim:%u:%ld", &gen, &pos) == 2 && gen == sync_gen ? pos : -1;
+}
+
+/* Where a SyncState points: the log position to replay from, or (a first
+ * sync still listing) the log position it started at and how many current
+ * items it has listed. 0 when it is not one of this generation's. */
+static int parse_state(const char *state, unsigned gen, long *pos, long *listed)
+{
+    char text[64];
+    unsigned g;
+    unb64(state, text, sizeof text);
+    *listed = -1;
+    if (sscanf(text, "init:%u:%ld:%ld", &g, pos, listed) == 3) return g == gen;
+    return sscanf(text, "sim:%u:%ld", &g, pos) == 2 && g == gen;
+}
+
+/* A first sync (no SyncState) lists the items there are now, as Creates,
+ * never a Delete: what was deleted before is not reported (as Exchange).
+ * Changes made meanwhile are replayed from the log afterwards. */
+static void list_current(sim_store *s, const char *mailbox, const char *folder, long pos0,
+                         long listed, long max, sbuf *b)
+{
+    sbuf ch;
+    sbuf_init(&ch);
+    long seen = 0, n = 0;
+    for (size_t i = 0; i < s->n && n < max; i++) {
+        sim_item *it = s->items[i];
+        if (strcmp(it->mailbox, mailbox) || strcmp(it->folder, folder) || seen++ < listed) continue;
+        sbuf_cat(&ch, "<t:Create>");
+        write_id(it, &ch);
+        sbuf_cat(&ch, "</t:Create>");
+        n++;
+    }
+    long more = 0;
+    for (size_t i = 0; i < s->n; i++)
+        more += !strcmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, folder);
+    char st[64];
+    if (listed + n < more) snprintf(st, sizeof st, "init:%u:%ld:%ld", s->sync_gen, pos0, listed + n);
+    else snprintf(st, sizeof st, "sim:%u:%ld", s->sync_gen, pos0);
+    sbuf_cat(b, "<m:SyncFolderItemsResponseMessage ResponseClass=\"Success\">"
+                "<m:ResponseCode>NoError</m:ResponseCode><m:SyncState>");
+    b64(st, b);
+    sbuf_printf(b, "</m:SyncState><m:IncludesLastItemInRange>false</m:IncludesLastItemInRange>"
+                   "<m:Changes>%s</m:Changes></m:SyncFolderItemsResponseMessage>", ch.s ? ch.s : "");
+    sbuf_free(&ch);
 }
 
 static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
@@ -804,14 +847,21 @@ static void op_sync(sim_store *s, const char *mailbox, xmlNode *op, sbuf *b)
     const char *folder = folder_of(child(op, "SyncFolderId"));
     char *state = text_of(child(op, "SyncState"));
     char *maxs = text_of(child(op, "MaxChangesReturned"));
-    long from = state && *state ? unb64_pos(state, s->sync_gen) : 0;
+    long from = (long)s->nlog, listed = 0;
+    int valid = !(state && *state) || parse_state(state, s->sync_gen, &from, &listed);
     long max = maxs ? atol(maxs) : 512;
+    int first = !(state && *state);
     xmlFree(state);
     xmlFree(maxs);
     open_response(b, "SyncFolderItems");
-    if (from < 0 || (size_t)from > s->nlog) {
+    if (!valid || from < 0 || (size_t)from > s->nlog) {
         msg_error(b, "SyncFolderItems", "ErrorInvalidSyncStateData",
                   "Synchronization state data is corrupt or otherwise invalid.");
+        close_response(b, "SyncFolderItems");
+        return;
+    }
+    if (first || listed >= 0) {
+        list_current(s, mailbox, folder, from, first ? 0 : listed, max, b);
         close_response(b, "SyncFolderItems");
         return;
     }
