@@ -78,7 +78,13 @@ static void free_works(sync_ctx *s)
     s->nworks = 0;
 }
 
-static void free_held(sync_ctx *s);
+static void free_held(sync_ctx *s)
+{
+    for (size_t i = 0; i < s->nheld; i++) free(s->held[i]);
+    free(s->held);
+    s->held = NULL;
+    s->nheld = 0;
+}
 
 void sync_free(sync_ctx *s)
 {
@@ -87,14 +93,6 @@ void sync_free(sync_ctx *s)
     free_held(s);
     free(s->owners);
     free(s);
-}
-
-static void free_held(sync_ctx *s)
-{
-    for (size_t i = 0; i < s->nheld; i++) free(s->held[i]);
-    free(s->held);
-    s->held = NULL;
-    s->nheld = 0;
 }
 
 static void end_pass(sync_ctx *s, int rc)

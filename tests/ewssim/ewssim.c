@@ -24,12 +24,20 @@
  *                      IncludesLastItemInRange (a hostile or broken server);
  *                      endless=2 also changes the SyncState on every answer
  *   POST /sim/control?faultmailbox=SMTP  every request impersonating SMTP
- *                      gets the ErrorImpersonateUserDenied fault ("" ends it)
+ *                      gets the ErrorImpersonateUserDenied SOAP fault ("" ends
+ *                      it), as Exchange answers an impersonation it refuses
+ *                      ("Configure impersonation", learn.microsoft.com/
+ *                      exchange/client-developer/exchange-web-services/how-to-
+ *                      configure-impersonation; ResponseCodeType)
  *   POST /sim/control?itembusy=N     the next N items written answer
  *                      ErrorServerBusy inside an HTTP 200 (not applied)
  *   POST /sim/control?dropafter=N    the next N requests are applied, then
- *                      the connection is cut before the answer
- *   POST /sim/control?unavailable=N&retryafter=S  the next N requests get
+ *                      the connection is cut before the answer (what a client
+ *                      meets when a load balancer or the 1-minute batch limit
+ *                      cuts it: "EWS throttling in Exchange")
+ *   POST /sim/control?unavailable=N&retryafter=S  (HTTP 503 is IIS's queue
+ *                      being full, "EWS throttling in Exchange"; RFC 9110
+ *                      Retry-After) the next N requests get
  *                      HTTP 503 with Retry-After: S
  *   POST /sim/control?heartbeat=MS&minute=MS  stream heartbeat interval
  *                      (default 5000) and the length of a ConnectionTimeout

@@ -305,7 +305,10 @@ static void msg_error(sbuf *b, const char *op, const char *code, const char *tex
 }
 
 /* Exchange throttles per item inside a 200 answer: this item is not
- * applied, its neighbours are. */
+ * applied, its neighbours are ("EWS throttling in Exchange", learn.microsoft
+ * .com/exchange/client-developer/exchange-web-services/ews-throttling-in-
+ * exchange; ErrorServerBusy under HTTP 200 as clients meet it, see
+ * ../shared/research/ews-production-gaps.md [S4][S5][S8]). */
 static int busy_item(sim_store *s, sbuf *b, const char *op)
 {
     if (s->item_busy <= 0) return 0;
@@ -812,8 +815,11 @@ static int parse_state(const char *state, unsigned gen, long *pos, long *listed)
 }
 
 /* A first sync (no SyncState) lists the items there are now, as Creates,
- * never a Delete: what was deleted before is not reported (as Exchange).
- * Changes made meanwhile are replayed from the log afterwards. */
+ * never a Delete: what was deleted before is not reported ("Synchronize
+ * items by using EWS in Exchange", learn.microsoft.com/exchange/client-
+ * developer/exchange-web-services/how-to-synchronize-items-by-using-ews-in-
+ * exchange; research gap 10). Changes made meanwhile are replayed from the
+ * log afterwards. */
 static void list_current(sim_store *s, const char *mailbox, const char *folder, long pos0,
                          long listed, long max, sbuf *b)
 {
