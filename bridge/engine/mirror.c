@@ -30,6 +30,7 @@ typedef struct mperson {
     const person *p;
     authority auth;
     char *state;            /* SyncState being advanced (owned) */
+    char *stored;           /* the SyncState as stored (owned; NULL if none) */
     int had_state;
     ews_change *ch;         /* this page's changes: each page is written
                              * and its SyncState stored before the next */
@@ -71,6 +72,7 @@ static void person_free(mperson *mp)
 {
     for (size_t i = 0; i < mp->nseen; i++) free(mp->seen[i]);
     free(mp->seen);
+    free(mp->stored);
     free(mp->state);
     free(mp->ch);
     free(mp->fetch);
@@ -122,13 +124,21 @@ static void person_commit(mperson *mp)
     store_txn *t;
     cb_err e = {0};
     char name[STORE_KEY_MAX];
+    /* An unchanged SyncState is not written again: an idle cycle writes
+     * (and fsyncs) nothing. */
+    const char *now = mp->state ? mp->state : "";
+    int same = mp->stored && !strcmp(mp->stored, now);
     int rc = store_begin(mp->m->d.st, 1, &t, &e);
     if (rc == CB_OK) {
         key_name(KEY_SYNCSTATE, mp->p->smtp, name);
-        rc = store_put(t, name, mp->state ? mp->state : "", &e);
+        if (!same) rc = store_put(t, name, now, &e);
         key_prefix(KEY_REFETCH, mp->p->owner_uid, name);
         if (rc == CB_OK && mp->pages == 0) rc = store_del_prefix(t, name, &e);
         rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
+    }
+    if (rc == CB_OK && !same) {
+        free(mp->stored);
+        mp->stored = strdup(now);   /* NULL only means "write it next time" */
     }
     if (rc == CB_OK && !mp->last && ++mp->pages < SYNC_MAX_PAGES) {
         next_page(mp);
@@ -634,6 +644,7 @@ static mperson *person_start(mirror *m, const person *p, cb_err *err)
         store_abort(t);
     }
     mp->state = mp->had_state ? strdup(state) : NULL;
+    mp->stored = mp->had_state ? strdup(state) : NULL;
     free(state);
     if (rc) {   /* an unknown authority is no reason to write either side */
         person_free(mp);

@@ -45,6 +45,7 @@ struct sync_ctx {
     size_t nworks;
     pg_cursor next_cursor;
     int have_next;
+    char stored_cursor[96];  /* the cursor as stored: an unchanged one is not rewritten */
     const char **owners;
     size_t nowners;
 };
@@ -157,7 +158,7 @@ static void finish_write_stage(sync_ctx *s)
     if (rc == CB_OK && s->have_next) {
         char buf[96];
         pg_cursor_format(&s->next_cursor, buf, sizeof buf);
-        rc = store_put(t, KEY_CURSOR_APPLE, buf, &err);
+        if (strcmp(buf, s->stored_cursor)) rc = store_put(t, KEY_CURSOR_APPLE, buf, &err);
     }
     if (rc == CB_OK) rc = store_commit(t, &err);
     else store_abort(t);
@@ -880,6 +881,7 @@ static void read_and_write(sync_ctx *s)
                pg_cursor_parse(buf, &cur) == 0;
         store_abort(t);
     }
+    snprintf(s->stored_cursor, sizeof s->stored_cursor, "%s", have ? buf : "");
     pg_changes *ch = NULL;
     int trimmed = 0, rc = CB_OK;
     if (have) rc = pg_source_poll(s->d.pg, s->owners, s->nowners, &cur, &ch, &s->next_cursor,
