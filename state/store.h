@@ -77,7 +77,7 @@ int store_intent_del(store_txn *t, const char *tag, cb_err *err);
 int store_intent_get(store_txn *t, const char *tag, intent_rec *out, cb_err *err);
 int store_intent_each(store_txn *t, int (*fn)(void *ud, const intent_rec *in),
                       void *ud, cb_err *err);
-/* A fresh random tag (32 hex digits) from /dev/urandom. */
+/* A fresh random tag (32 hex digits) from the kernel (getrandom). */
 int store_new_tag(char tag[33], cb_err *err);
 
 /* Small named strings: cursors and meta share one table with prefixes
