@@ -1,7 +1,7 @@
 #include "pg_source.h"
 
 /* An object over CalendarServer's own MaxResourceSize (twistedcaldav/
- * stdconfig.py, 1,000,000 bytes) could not have been written by a client:
+ * stdconfig.py, 1,048,576 bytes) could not have been written by a client:
  * its text is not even transferred, only reported (libical is quadratic on
  * a long unfolded line: 20 MB took 66 s of CPU). */
 #define OVERSIZE_OR_TEXT "CASE WHEN octet_length(o.ICALENDAR_TEXT) > " PG_MAX_RESOURCE_STR \

@@ -27,8 +27,8 @@ typedef struct pg_source pg_source;
 
 /* CalendarServer's MaxResourceSize default: the largest calendar object
  * it accepts from a client, in bytes. */
-#define PG_MAX_RESOURCE 1000000
-#define PG_MAX_RESOURCE_STR "1000000"
+#define PG_MAX_RESOURCE 1048576
+#define PG_MAX_RESOURCE_STR "1048576"
 
 typedef struct pg_change {
     char *owner_uid;
