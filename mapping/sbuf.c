@@ -78,6 +78,13 @@ static size_t utf8_len(const unsigned char *c)
     return n;
 }
 
+size_t sbuf_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
 int sbuf_utf8_valid(const char *s)
 {
     for (const unsigned char *c = (const unsigned char *)s; *c;) {

@@ -28,6 +28,9 @@ int sbuf_failed(const sbuf *b);
 /* Returns the string (never NULL unless failed) and resets b. */
 char *sbuf_take(sbuf *b);
 
+/* How many characters (UTF-8 lead bytes) s holds. */
+size_t sbuf_utf8_chars(const char *s);
+
 /* 1 when s is well-formed UTF-8 that XML 1.0 can carry, else 0. */
 int sbuf_utf8_valid(const char *s);
 

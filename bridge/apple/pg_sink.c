@@ -11,6 +11,7 @@
 
 #include "../../mapping/ews_item.h"
 #include "../../mapping/occur.h"
+#include "../../mapping/sbuf.h"
 #include "pg_source.h"
 
 /* CalendarServer's defaults (twistedcaldav/stdconfig.py). */
@@ -145,6 +146,7 @@ int pg_sink_commit(pg_sink *s, cb_err *err)
 
 void pg_sink_rollback(pg_sink *s)
 {
+    s->owned_cal = 0;   /* an ownership found inside what is rolled back */
     PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
@@ -499,13 +501,6 @@ static int write_row(pg_sink *s, const char *cal, const char *name, const char *
     return rc;
 }
 
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xc0) != 0x80;
-    return n;
-}
-
 /* The varchar(255) columns, checked before anything is written: a value
  * PostgreSQL would refuse fails this object alone, with its reason. */
 static int check_lengths(const char *name, const obj_facts *f, cb_err *err)
@@ -513,9 +508,9 @@ static int check_lengths(const char *name, const obj_facts *f, cb_err *err)
     const char *what[3] = {"resource name", "UID", "ORGANIZER"};
     const char *v[3] = {name, f->uid, f->organizer};
     for (int i = 0; i < 3; i++)
-        if (v[i] && utf8_chars(v[i]) > 255)
+        if (v[i] && sbuf_utf8_chars(v[i]) > 255)
             return cb_errf(err, CB_EINVAL, "%s of %zu characters; CalendarServer stores at most "
-                           "255", what[i], utf8_chars(v[i]));
+                           "255", what[i], sbuf_utf8_chars(v[i]));
     return CB_OK;
 }
 

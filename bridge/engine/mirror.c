@@ -92,9 +92,7 @@ static void person_done(mperson *mp, int rc, const cb_err *err)
 {
     mirror *m = mp->m;
     if (rc == CB_EMAILBOX) {   /* that mailbox alone: its SyncState stays, others go on */
-        m->d.rep->held_back++;
-        report_add(m->d.rep, mp->p->smtp, 1, "held back: %s; this person's changes wait "
-                   "(nothing is lost), everyone else goes on", err->msg);
+        rules_hold_report(m->d.rep, mp->p->smtp, err->msg);
         rc = CB_OK;
     }
     if (rc != CB_OK) {
@@ -534,11 +532,13 @@ static int plan_fetches(mperson *mp, cb_err *err)
 static void plan(mperson *mp)
 {
     cb_err e = {0};
-    int rc = pg_sink_begin(mp->m->d.sink, &e);
-    if (rc == CB_OK && mp->auth == AUTHORITY_EXCHANGE)
-        rc = pg_sink_home(mp->m->d.sink, mp->p->owner_uid, &mp->calendar_id, &e);
-    if (rc == CB_OK) rc = pg_sink_commit(mp->m->d.sink, &e);
-    else pg_sink_rollback(mp->m->d.sink);
+    int rc = CB_OK;
+    if (mp->pages == 0 && mp->auth == AUTHORITY_EXCHANGE) {   /* once a pass, not a page */
+        rc = pg_sink_begin(mp->m->d.sink, &e);
+        if (rc == CB_OK) rc = pg_sink_home(mp->m->d.sink, mp->p->owner_uid, &mp->calendar_id, &e);
+        if (rc == CB_OK) rc = pg_sink_commit(mp->m->d.sink, &e);
+        else pg_sink_rollback(mp->m->d.sink);
+    }
     if (rc == CB_OK) {
         rc = apply_deletes(mp, &e);
         if (rc == 1) {   /* held back: nothing applied, the state stays */

@@ -20,6 +20,13 @@ void rules_guard_report(report *rep, const config *cfg, const char *smtp, long d
                "that is right", deletes, links < 0 ? 0 : links, cfg->mass_delete_percent);
 }
 
+void rules_hold_report(report *rep, const char *smtp, const char *why)
+{
+    rep->held_back++;
+    report_add(rep, smtp, 1, "held back: %s; this person's changes wait (nothing is lost), "
+               "everyone else goes on", why);
+}
+
 int rules_conflict(store_txn *t, report *rep, side_id edited, const char *key,
                    const char *what, const char *item_id, int queue)
 {

@@ -22,6 +22,11 @@ int rules_guard_holds(const config *cfg, int force, long deletes, long links);
 void rules_guard_report(report *rep, const config *cfg, const char *smtp, long deletes,
                         long links);
 
+/* Reports a person held back because their mailbox or home cannot be used
+ * now (why), the same way in both directions: nothing of theirs is lost,
+ * everyone else goes on. */
+void rules_hold_report(report *rep, const char *smtp, const char *why);
+
 /* An edit (what: "edited", "deleted", "created") made on side `edited` of
  * source key `key` while the other side is the person's authority: counted,
  * reported, kept for `status --conflicts`, and, when queue is set, handed

@@ -138,9 +138,7 @@ static void fail_for(sync_ctx *s, const char *mailbox, const cb_err *err)
     }
     s->held = v;
     s->nheld++;
-    s->d.rep->held_back++;
-    report_add(s->d.rep, mailbox, 1, "held back: %s; this person's changes wait (nothing is "
-               "lost), everyone else goes on", err->msg);
+    rules_hold_report(s->d.rep, mailbox, err->msg);
 }
 
 /* ---- stage 5: commit -------------------------------------------------- */

@@ -240,6 +240,13 @@ static void schedule_pump(ews_client *c, long long at)
 static void finish(ews_client *c, request *r, ews_response *resp, const cb_err *err);
 static void auth_refused(ews_client *c, long status);
 
+/* The error every request meets while logins are paused. */
+static int auth_paused(const ews_client *c, long long now, cb_err *err)
+{
+    return cb_errf(err, CB_EREMOTE, "%s; no login is tried for another %lld s", c->auth_error,
+                   (c->auth_until - now + 999) / 1000);
+}
+
 /* While credentials are refused, queued requests fail at once, without a
  * login: only the pause's end tries again. At most the requests queued now
  * (a callback may queue more). */
@@ -247,8 +254,7 @@ static int fail_while_refused(ews_client *c, long long now)
 {
     if (c->auth_until <= now) return 0;
     cb_err err;
-    cb_errf(&err, CB_EREMOTE, "%s; no login is tried for another %lld s", c->auth_error,
-            (c->auth_until - now + 999) / 1000);
+    auth_paused(c, now, &err);
     for (size_t left = c->pending; left; left--) {
         mailbox_q *m = c->mailboxes;
         while (m && (m->busy || !m->head)) m = m->next;
@@ -398,8 +404,7 @@ static void complete(ews_client *c, request *r, CURLcode res)
         return;
     } else if (status == 401 || status == 403) {
         auth_refused(c, status);
-        cb_errf(&err, CB_EREMOTE, "%s; no login is tried for %lld s", c->auth_error,
-                (c->auth_until - now_ms() + 999) / 1000);
+        auth_paused(c, now_ms(), &err);
         ews_response_free(resp);
         resp = NULL;
     } else if ((status == 429 || status == 503) && !(resp && resp->fault)) {
@@ -538,9 +543,7 @@ int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_
                       ews_hanging **out, cb_err *err)
 {
     *out = NULL;
-    if (c->auth_until > now_ms())
-        return cb_errf(err, CB_EREMOTE, "%s; no login is tried for another %lld s",
-                       c->auth_error, (c->auth_until - now_ms() + 999) / 1000);
+    if (c->auth_until > now_ms()) return auth_paused(c, now_ms(), err);
     request *r = calloc(1, sizeof *r);
     sbuf b;
     sbuf_init(&b);
