@@ -13,20 +13,21 @@ MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapp
            mapping/tzdef.c mapping/ews_item.c mapping/ical_zone.c mapping/occur.c mapping/ical_in.c \
            mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c
 STATE   := state/store.c state/keys.c
-# bridge/: apple/ reads and writes CalendarServer's tables, exchange/ speaks
-# EWS, engine/ carries changes between them, cli/ is the command line.
-APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c
+# bridge/: side.h is the contract of a calendar side; apple/ and exchange/
+# implement it (CalendarServer's tables, EWS), engine/ reconciles through
+# it and knows neither, sides.c chooses them, cli/ is the command line.
+APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c bridge/apple/side_apple.c
 EXCH    := bridge/exchange/ews_client.c bridge/exchange/ews_xml.c bridge/exchange/ews_ops.c \
-           bridge/exchange/ews_stream.c
-ENGINE  := bridge/engine/rules.c bridge/engine/sync.c bridge/engine/mirror.c \
+           bridge/exchange/ews_stream.c bridge/exchange/side_ews.c
+ENGINE  := bridge/side.c bridge/engine/rules.c bridge/engine/reconcile.c \
            bridge/engine/service.c bridge/engine/cutover.c
-CLI     := bridge/cli/config.c bridge/cli/report.c bridge/cli/translate.c
+CLI     := bridge/sides.c bridge/cli/config.c bridge/cli/report.c bridge/cli/translate.c
 BRIDGE  := $(APPLE) $(EXCH) $(ENGINE) $(CLI)
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_keys test_rules test_ews_xml test_ical_in test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
-HDRS    := $(wildcard mapping/*.h state/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
+HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -29,6 +29,7 @@ const char *cb_strerror(int code)
     case CB_EBUSY: return "busy";
     case CB_EREJECTED: return "refused by the server";
     case CB_EMAILBOX: return "mailbox unusable";
+    case CB_ELOST: return "answer lost";
     default: return "unknown error";
     }
 }

@@ -22,6 +22,7 @@ enum {
     CB_EBUSY = -8,       /* throttled: retry later */
     CB_EREJECTED = -9,   /* the remote side refused the request's content */
     CB_EMAILBOX = -10,   /* this one mailbox cannot be used now; others can */
+    CB_ELOST = -11,      /* a write whose answer was lost: it may have been applied */
 };
 
 typedef struct cb_err {

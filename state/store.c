@@ -290,9 +290,10 @@ int store_link_each(store_txn *t,
 
 int store_intent_put(store_txn *t, const intent_rec *in, cb_err *err)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%c\t%s\t%s\t%s\t%s\t%lld", (char)in->op, in->key,
-             in->mailbox, in->item_id, in->fingerprint, in->revision);
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%c\t%s\t%s\t%s\t%s\t%lld\t%d\t%s\t%s", (char)in->op, in->key,
+             in->mailbox, in->item_id, in->fingerprint, in->revision, in->target, in->from_id,
+             in->from_version);
     return put_text(t, t->s->intents, in->tag, buf, err);
 }
 
@@ -306,11 +307,14 @@ struct intent_walk {
     void *ud;
 };
 
-/* "op\tkey\tmailbox\titem_id\tfingerprint\trevision" -> in; -1 if damaged. */
+/* "op\tkey\tmailbox\titem_id\tfingerprint\trevision[\ttarget\tfrom_id\tfrom_version]"
+ * -> in; -1 if damaged. The older six-field form was always a write to
+ * Exchange. */
 static int intent_decode(const char *tag, char *val, intent_rec *in)
 {
-    char *f[6];
-    if (split_tabs(val, f, 6) != 6) return -1;
+    char *f[9];
+    int n = split_tabs(val, f, 9);
+    if (n != 6 && n != 9) return -1;
     memset(in, 0, sizeof *in);
     copy(in->tag, sizeof in->tag, tag);
     in->op = (intent_op)f[0][0];
@@ -319,6 +323,11 @@ static int intent_decode(const char *tag, char *val, intent_rec *in)
     copy(in->item_id, sizeof in->item_id, f[3]);
     copy(in->fingerprint, sizeof in->fingerprint, f[4]);
     in->revision = strtoll(f[5], NULL, 10);
+    in->target = n == 9 ? (int)strtol(f[6], NULL, 10) : 1;
+    if (n == 9) {
+        copy(in->from_id, sizeof in->from_id, f[7]);
+        copy(in->from_version, sizeof in->from_version, f[8]);
+    }
     return 0;
 }
 
@@ -331,7 +340,7 @@ static int intent_step(void *ud, char *key, char *val)
 
 int store_intent_get(store_txn *t, const char *tag, intent_rec *out, cb_err *err)
 {
-    char buf[4096];
+    char buf[8192];
     int rc = get_text(t, t->s->intents, tag, buf, sizeof buf, err);
     if (rc) return rc;
     if (intent_decode(tag, buf, out)) return cb_errf(err, CB_EPARSE, "intent %s is damaged", tag);

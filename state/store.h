@@ -42,11 +42,16 @@ typedef enum { OP_CREATE = 'C', OP_UPDATE = 'U', OP_DELETE = 'D' } intent_op;
 typedef struct intent_rec {
     char tag[33];           /* 32 hex digits, unique per intent */
     intent_op op;
+    int target;             /* the side written (side.h's side_id); 1 in
+                             * intents written before it was recorded */
     char key[STORE_KEY_MAX];
-    char mailbox[256];
-    char item_id[STORE_ID_MAX];  /* empty for OP_CREATE */
-    char fingerprint[17];
-    long long revision;
+    char mailbox[256];      /* the person's */
+    char item_id[STORE_ID_MAX];  /* the item written; empty for a create
+                                  * whose side assigns ids */
+    char fingerprint[17];   /* "" when the write may land in steps */
+    long long revision;     /* the Apple revision carried (writes to Exchange) */
+    char from_id[STORE_ID_MAX];  /* the item read, on the other side, */
+    char from_version[STORE_ID_MAX];  /* and its version */
 } intent_rec;
 
 int store_open(const char *dir, store **out, cb_err *err);

@@ -22,13 +22,11 @@
 #include "../../state/store.h"
 #include "../../state/keys.h"
 #include "config.h"
-#include "../exchange/ews_client.h"
-#include "../exchange/ews_xml.h"
 #include "../apple/pg_source.h"
 #include "report.h"
 #include "../engine/cutover.h"
 #include "../engine/service.h"
-#include "../engine/sync.h"
+#include "../sides.h"
 #include "translate.h"
 
 #define DEFAULT_CONF "/etc/calbridge/calbridge.conf"
@@ -60,6 +58,7 @@ typedef struct app {
     struct event_base *base;
     int once, rc;
     service *sv;
+    side *sides[2];
     report rep;
 } app;
 
@@ -89,6 +88,7 @@ static int load_common(app *a, const char *conf, int need_store)
 static void free_app(app *a)
 {
     service_close(a->sv);
+    sides_close(a->sides);
     report_free(&a->rep);
     store_close(a->st);
     tzmap_free(a->tz);
@@ -117,7 +117,8 @@ static int anyone_on_exchange(app *a, cb_err *e)
 static int check_writer(app *a, int needed)
 {
     cb_err e = {0}, w = {0};
-    if (pg_sink_check_privileges(service_sink(a->sv), &w) == CB_OK) return 0;
+    side *ap = a->sides[SIDE_APPLE];
+    if (ap->ops->check(ap, &w) == CB_OK) return 0;
     int any = needed ? 1 : anyone_on_exchange(a, &e);
     if (any < 0) return fail(NULL, &e);
     if (any) return fail(NULL, &w);
@@ -135,8 +136,11 @@ static int open_service(app *a, const char *conf, int force_delete, int writer_n
     report_init(&a->rep);
     a->rep.people = (long)a->people->n;
     cb_err e = {0};
-    service_deps d = {a->cfg, a->people, a->tz, a->st, a->base, &a->rep, force_delete};
-    if (!a->base || service_open(&d, &a->sv, &e)) return fail(NULL, &e);
+    if (!a->base) return fail(NULL, &(cb_err){CB_ENOMEM, "out of memory"});
+    if (sides_open(a->base, a->cfg, a->people, a->tz, a->sides, &e)) return fail(NULL, &e);
+    service_deps d = {a->cfg, a->people, a->st, a->base, &a->rep, force_delete,
+                      {a->sides[SIDE_APPLE], a->sides[SIDE_EXCHANGE]}};
+    if (service_open(&d, &a->sv, &e)) return fail(NULL, &e);
     return check_writer(a, writer_needed);
 }
 
@@ -275,9 +279,12 @@ static int cmd_cutover(const char *conf, int argc, char **argv)
         if (!n) fprintf(stderr, "calbridge cutover: nobody in the people map matches\n");
         else {
             printf("cutover of %zu people%s:\n", n, dry ? " (dry run)" : "");
-            cutover_opts o = {a.cfg, a.people, a.tz, a.st, a.sv, a.base, owners, n, dry, stdout};
-            rc = cutover_run(&o, &e);
-            if (rc == 1) fail("cutover", &e);
+            cutover_opts o = {a.cfg, a.people, a.tz, a.st, a.sv,
+                              {a.sides[SIDE_APPLE], a.sides[SIDE_EXCHANGE]}, a.base, owners, n,
+                              dry, stdout};
+            size_t stopped = 0;
+            if (cutover_run(&o, &stopped, &e) != CB_OK) rc = fail("cutover", &e);
+            else rc = stopped ? 3 : 0;
             if (a.rep.failed || a.rep.conflicts) report_print(&a.rep, stdout, 50);
         }
         free(owners);

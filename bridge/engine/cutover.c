@@ -1,18 +1,12 @@
 #include "cutover.h"
-#include "../exchange/ews_ops.h"
-
-#include "../../state/keys.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../../mapping/ews_in.h"
-#include "../../mapping/ical_in.h"
 #include "../../mapping/occur.h"
-#include "../../mapping/sbuf.h"
-#include "../exchange/ews_xml.h"
+#include "../../state/keys.h"
 
 #define WINDOW_BACK (30LL * 86400)
 #define WINDOW_AHEAD (400LL * 86400)
@@ -38,6 +32,7 @@ typedef struct cut {
     cperson *v;
     size_t n, current;
     int outstanding, rc;
+    size_t stopped;
     cb_err err;
 } cut;
 
@@ -90,7 +85,7 @@ static void on_mirrored(void *ud, int rc, const cb_err *err)
     cut *c = ud;
     for (size_t i = 0; rc == CB_OK && i < c->n; i++)
         if (!strcmp(c->v[i].step, "flipped")) set_step(c, &c->v[i], "done", NULL);
-    stop(c, rc == CB_OK ? c->rc : 1, err);
+    stop(c, rc, err);
 }
 
 static void mirror_flipped(cut *c)
@@ -102,8 +97,8 @@ static void mirror_flipped(cut *c)
             any = 1;
         }
     cb_err e = {0};
-    if (!any) stop(c, c->rc, NULL);
-    else if (service_cycle(c->o->sv, 0, on_mirrored, c, &e) != CB_OK) stop(c, 1, &e);
+    if (!any) stop(c, CB_OK, NULL);
+    else if (service_cycle(c->o->sv, 0, on_mirrored, c, &e) != CB_OK) stop(c, e.code, &e);
 }
 
 /* ---- 3. flip ---------------------------------------------------------- */
@@ -111,7 +106,7 @@ static void mirror_flipped(cut *c)
 static void flip(cut *c)
 {
     if (c->o->dry_run) {
-        stop(c, c->rc, NULL);
+        stop(c, CB_OK, NULL);
         return;
     }
     store_txn *t;
@@ -128,7 +123,7 @@ static void flip(cut *c)
         if (rc == CB_OK) rc = set_step(c, cp, "flipped", t);
     }
     rc = rc == CB_OK ? store_commit(t, &e) : (store_abort(t), rc);
-    if (rc) stop(c, 1, &e);
+    if (rc) stop(c, rc, &e);
     else mirror_flipped(c);
 }
 
@@ -154,111 +149,111 @@ static void verdict(cut *c, cperson *cp)
         snprintf(cp->mismatch, sizeof cp->mismatch, "%ld missing in Exchange, %ld different; "
                  "first: %.300s", missing, differ, first ? first : "?");
         fprintf(f, "      stopped: %s\n", cp->mismatch);
-        c->rc = 3;
+        c->stopped++;
     }
     free(cp->e);
     cp->e = NULL;
     cp->ne = 0;
 }
 
-static void on_items(void *ud, const ews_response *r, const cb_err *err)
+static void compare_done(cut *c, cperson *cp)
+{
+    verdict(c, cp);
+    c->current++;
+    compare_next(c);
+}
+
+static void on_items(void *ud, side_item *v, size_t n, const cb_err *err)
 {
     cut *c = ud;
     cperson *cp = &c->v[c->current];
-    ews_event **ev = NULL;
-    size_t n = 0;
-    if (r && ews_in_parse(r->raw, r->raw_len, c->o->tz, &ev, &n, NULL) == CB_OK) {
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; ev[i]->item_id && j < cp->ne; j++)
-                if (!strcmp(cp->e[j].item_id, ev[i]->item_id)) {
-                    content_print(ev[i], c->o->tz, cp->e[j].exchange);
-                    cp->exchange_items++;
-                }
-        ews_in_events_free(ev, n);
-    } else if (!r) {
-        snprintf(cp->mismatch, sizeof cp->mismatch, "%s", err->msg);
-    }
-    if (--c->outstanding == 0) {
-        verdict(c, cp);
-        c->current++;
-        compare_next(c);
-    }
+    for (size_t i = 0; v && i < n; i++)
+        for (size_t j = 0; v[i].ev && j < cp->ne; j++)
+            if (!strcmp(cp->e[j].item_id, v[i].id)) {
+                content_print(v[i].ev, c->o->tz, cp->e[j].exchange);
+                cp->exchange_items++;
+            }
+    if (!v) snprintf(cp->mismatch, sizeof cp->mismatch, "%s", err->msg);
+    side_items_free(v, n);
+    if (--c->outstanding == 0) compare_done(c, cp);
 }
 
-static int expect_event(cut *c, cperson *cp, store_txn *t, const pg_change *ch)
+static int expect_event(cut *c, cperson *cp, store_txn *t, const side_change *ch)
 {
-    map_ctx mc = {c->o->people, c->o->tz, c->o->cfg->default_tz, 0, (long long)time(NULL), NULL};
-    ews_event *ev = NULL;
+    const ews_event *ev = ch->ev;
+    if (ch->deleted || ch->skip) return CB_OK;
     cp->apple_events++;
-    if (ical_in_map(ch->ics, &mc, &ev, NULL) != CB_OK || ev->expanded || !ev->n ||
-        ev->items[0]->role != ROLE_MAIN) {
+    if (ch->code || !ev || ev->expanded || !ev->n || ev->items[0]->role != ROLE_MAIN) {
         cp->not_carried++;   /* reported by sync when it met them */
-        ews_event_free(ev);
         return CB_OK;
     }
     expect *v = realloc(cp->e, (cp->ne + 1) * sizeof *v);
-    if (!v) {
-        ews_event_free(ev);
-        return CB_ENOMEM;
-    }
+    if (!v) return CB_ENOMEM;
     cp->e = v;
     expect *x = &v[cp->ne++];
     memset(x, 0, sizeof *x);
-    key_source(ch->owner_uid, ch->calendar_id, ch->resource_name, x->key);
+    snprintf(x->key, sizeof x->key, "%s", ch->id);
     link_rec l;
     if (store_link_get(t, x->key, &l, NULL) == CB_OK) snprintf(x->item_id, sizeof x->item_id, "%s", l.item_id);
     content_print(ev, c->o->tz, x->apple);
-    ews_event_free(ev);
     return CB_OK;
 }
 
+/* The linked items, read from the Exchange side in batches. */
 static int fetch_linked(cut *c, cperson *cp, cb_err *err)
 {
+    side *ex = c->o->sides[SIDE_EXCHANGE];
     size_t batch = (size_t)c->o->cfg->batch_size;
     const char *ids[100];
     size_t n = 0;
+    c->outstanding = 1;   /* held until every batch is sent */
     for (size_t i = 0; i <= cp->ne; i++) {
         if (i < cp->ne && cp->e[i].item_id[0]) ids[n++] = cp->e[i].item_id;
         if (!n || (n < batch && n < 100 && i < cp->ne)) continue;
-        sbuf x;
-        sbuf_init(&x);
-        ews_ops_get_items(&x, ids, n);
-        int rc = ews_client_submit(service_ews(c->o->sv), cp->p->smtp, x.s, on_items, c, err);
-        sbuf_free(&x);
-        if (rc) return rc;
         c->outstanding++;
+        int rc = ex->ops->fetch(ex, cp->p, ids, n, on_items, c, err);
+        if (rc) {
+            c->outstanding--;
+            return rc;
+        }
         n = 0;
     }
+    if (--c->outstanding == 0) compare_done(c, cp);
     return CB_OK;
+}
+
+/* What the Apple side holds for the person: every event, read in full. */
+static void on_apple(void *ud, side_page *pg, const cb_err *err)
+{
+    cut *c = ud;
+    cperson *cp = &c->v[c->current];
+    cb_err e = {0};
+    store_txn *t = NULL;
+    int rc = pg ? store_begin(c->o->st, 0, &t, &e) : (e = *err, e.code ? e.code : CB_EIO);
+    for (size_t i = 0; rc == CB_OK && i < pg->n; i++) rc = expect_event(c, cp, t, &pg->v[i]);
+    store_abort(t);
+    side_page_free(pg);
+    if (rc == CB_OK) rc = fetch_linked(c, cp, &e);
+    if (rc) stop(c, rc, e.msg[0] ? &e : &(cb_err){rc, "comparing both sides failed"});
 }
 
 static int compare_start(cut *c, cperson *cp, cb_err *err)
 {
-    const char *owner[1] = {cp->p->owner_uid};
-    pg_changes *ch = NULL;
-    pg_cursor ignored;
-    int rc = pg_source_scan(service_source(c->o->sv), owner, 1, &ch, &ignored, err);
-    store_txn *t = NULL;
-    if (rc == CB_OK) rc = store_begin(c->o->st, 0, &t, err);
-    for (size_t i = 0; rc == CB_OK && i < ch->n; i++) rc = expect_event(c, cp, t, &ch->v[i]);
-    store_abort(t);
-    pg_changes_free(ch);
-    if (rc == CB_OK) rc = fetch_linked(c, cp, err);
-    return rc;
+    side *ap = c->o->sides[SIDE_APPLE];
+    return ap->ops->read(ap, &cp->p, 1, NULL, on_apple, c, err);
 }
 
 static void compare_next(cut *c)
 {
-    for (; c->current < c->n; c->current++) {
+    while (c->current < c->n) {
         cperson *cp = &c->v[c->current];
-        if (*cp->step && strcmp(cp->step, "delta")) continue;   /* flipped or done */
-        cb_err e = {0};
-        if (compare_start(c, cp, &e) != CB_OK) {
-            stop(c, 1, &e);
-            return;
+        if (*cp->step && strcmp(cp->step, "delta")) {   /* flipped or done */
+            c->current++;
+            continue;
         }
-        if (c->outstanding) return;   /* on_items goes on */
-        verdict(c, cp);
+        cb_err e = {0};
+        if (compare_start(c, cp, &e) != CB_OK) stop(c, e.code ? e.code : CB_EIO, &e);
+        return;   /* on_apple, then on_items, go on */
     }
     flip(c);
 }
@@ -269,7 +264,7 @@ static void on_second_cycle(void *ud, int rc, const cb_err *err)
 {
     cut *c = ud;
     if (rc != CB_OK) {
-        stop(c, 1, err);
+        stop(c, rc, err);
         return;
     }
     fprintf(c->o->out, "comparing both sides:\n");
@@ -280,9 +275,9 @@ static void on_first_cycle(void *ud, int rc, const cb_err *err)
 {
     cut *c = ud;
     cb_err e = {0};
-    if (rc != CB_OK) stop(c, 1, err);
+    if (rc != CB_OK) stop(c, rc, err);
     /* The second cycle carries what the first found edited in Exchange. */
-    else if (service_cycle(c->o->sv, 1, on_second_cycle, c, &e) != CB_OK) stop(c, 1, &e);
+    else if (service_cycle(c->o->sv, 1, on_second_cycle, c, &e) != CB_OK) stop(c, e.code, &e);
 }
 
 static void begin(evutil_socket_t fd, short what, void *ud)
@@ -297,7 +292,7 @@ static void begin(evutil_socket_t fd, short what, void *ud)
         if (*cp->step && strcmp(cp->step, "delta")) continue;
         delta = 1;
         if (!c->o->dry_run && set_step(c, cp, "delta", NULL) != CB_OK) {
-            stop(c, 1, &(cb_err){CB_EIO, "cannot record the cutover step"});
+            stop(c, CB_EIO, &(cb_err){CB_EIO, "cannot record the cutover step"});
             return;
         }
     }
@@ -306,30 +301,32 @@ static void begin(evutil_socket_t fd, short what, void *ud)
         compare_next(c);
     } else {
         fprintf(c->o->out, "final Apple -> Exchange delta...\n");
-        if (service_cycle(c->o->sv, 1, on_first_cycle, c, &e) != CB_OK) stop(c, 1, &e);
+        if (service_cycle(c->o->sv, 1, on_first_cycle, c, &e) != CB_OK) stop(c, e.code, &e);
     }
 }
 
-int cutover_run(const cutover_opts *o, cb_err *err)
+int cutover_run(const cutover_opts *o, size_t *stopped, cb_err *err)
 {
     cut c = {.o = o};
     c.v = calloc(o->n + 1, sizeof *c.v);
-    if (!c.v) return cb_errf(err, CB_ENOMEM, "out of memory"), 1;
+    *stopped = 0;
+    if (!c.v) return cb_errf(err, CB_ENOMEM, "out of memory");
     store_txn *t;
-    if (store_begin(o->st, 0, &t, err) != CB_OK) {
+    int rc = store_begin(o->st, 0, &t, err);
+    if (rc != CB_OK) {
         free(c.v);
-        return 1;
+        return rc;
     }
     for (size_t i = 0; i < o->n; i++) {
         cperson *cp = &c.v[c.n];
         if (!(cp->p = people_by_uid(o->people, o->owners[i]))) continue;
         char name[STORE_KEY_MAX];
         key_name(KEY_CUTOVER, cp->p->owner_uid, name);
-        int rc = store_get(t, name, cp->step, sizeof cp->step, err);
+        rc = store_get(t, name, cp->step, sizeof cp->step, err);
         if (rc != CB_OK && rc != CB_ENOTFOUND) {
             store_abort(t);
             free(c.v);
-            return 1;   /* a step that cannot be read: resuming blind is no option */
+            return rc;   /* a step that cannot be read: resuming blind is no option */
         }
         fprintf(o->out, "  %-28s %s\n", cp->p->smtp,
                 !*cp->step ? "to cut over" : !strcmp(cp->step, "done") ? "already cut over"
@@ -344,8 +341,9 @@ int cutover_run(const cutover_opts *o, cb_err *err)
     event_free(ev);
     for (size_t i = 0; i < c.n; i++) free(c.v[i].e);
     if (c.err.msg[0]) *err = c.err;
-    int rc = c.rc;
-    if (rc != 1 && !o->dry_run) {
+    rc = c.rc;
+    *stopped = c.stopped;
+    if (rc == CB_OK && !o->dry_run) {
         for (size_t i = 0; i < c.n; i++)
             fprintf(o->out, "  %-28s authority %s\n", c.v[i].p->smtp,
                     !strcmp(c.v[i].step, "done") ? "exchange" : "apple (not cut over)");

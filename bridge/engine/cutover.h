@@ -6,8 +6,8 @@
  *   1. delta    two cycles of the service: the last Apple changes reach
  *               Exchange, and edits made in Exchange meanwhile are
  *               overwritten with the Apple version (conflicts, reported);
- *   2. compare  per person: every Apple event the mapping carries has its
- *               linked Exchange item, and both have the same subject and
+ *   2. compare  per person, through the sides: every Apple event the
+ *               mapping carries has its linked Exchange item, and both have the same subject and
  *               expand to the same occurrences over the next year; the
  *               counts of each side are printed. A mismatch stops that
  *               person (reported); the others go on;
@@ -27,6 +27,7 @@
 #include "../../mapping/tzmap.h"
 #include "../../state/store.h"
 #include "../cli/config.h"
+#include "../side.h"
 #include "service.h"
 
 typedef struct cutover_opts {
@@ -35,6 +36,7 @@ typedef struct cutover_opts {
     const tzmap *tz;
     store *st;
     service *sv;
+    side *sides[2];              /* by side_id: compared through them */
     struct event_base *base;
     const char *const *owners;   /* the people to cut over */
     size_t n;
@@ -42,9 +44,10 @@ typedef struct cutover_opts {
     FILE *out;                   /* the readable report */
 } cutover_opts;
 
-/* Runs the cutover inside base's loop (dispatching it). Returns 0 when
- * every person is cut over (or would be, dry run), 3 when some were
- * stopped by a mismatch, 1 when it could not run; err says why. */
-int cutover_run(const cutover_opts *o, cb_err *err);
+/* Runs the cutover inside base's loop (dispatching it). Returns CB_OK when
+ * it ran — *stopped then counts the people a mismatch stopped (the others
+ * are cut over, or would be in a dry run) — or the error that stopped it
+ * (err says why; what was committed stays, and a new run resumes). */
+int cutover_run(const cutover_opts *o, size_t *stopped, cb_err *err);
 
 #endif

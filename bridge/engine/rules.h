@@ -9,8 +9,7 @@
 #include "../../state/store.h"
 #include "../cli/config.h"
 #include "../cli/report.h"
-
-typedef enum { SIDE_APPLE, SIDE_EXCHANGE } side_id;
+#include "../side.h"
 
 /* Whether a pass may delete `deletes` of a person's `links` mirrored items
  * (links < 0: they could not be counted). 1 = hold the deletions back:
@@ -29,9 +28,10 @@ void rules_hold_report(report *rep, const char *smtp, const char *why);
 
 /* An edit (what: "edited", "deleted", "created") made on side `edited` of
  * source key `key` while the other side is the person's authority: counted,
- * reported, kept for `status --conflicts`, and, when queue is set, handed
- * over (refetch:<key> = item_id for an Apple edit, repush:<key> = item_id
- * for an Exchange one) so that the authoritative version is written back.
+ * reported, kept for `status --conflicts`, and, when queue is set, queued
+ * for the authority's next pass (refetch:<key> = the Exchange ItemId for
+ * an Apple edit, repush:<key> for an Exchange one) so that the
+ * authoritative version is written back.
  * Returns CB_OK or the state store's error. */
 int rules_conflict(store_txn *t, report *rep, side_id edited, const char *key,
                    const char *what, const char *item_id, int queue);

@@ -5,26 +5,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "../exchange/ews_stream.h"
-#include "../../state/keys.h"
-#include "mirror.h"
-#include "sync.h"
+#include "reconcile.h"
 
 struct service {
     service_deps d;
-    pg_source *pg;
-    pg_sink *sink;
-    ews_client *ews;
-    sync_ctx *sync;
-    mirror *mirror;
-    ews_stream *stream;
+    reconcile *eng;
     char *dirty;            /* one flag per person in the map */
-    int any_dirty, first, in_cycle, running, stopping, mirror_all;
+    int any_dirty, first, in_cycle, running, stopping, mirror_all, subscribed;
     long long last_full;    /* monotonic ms of the last everyone pass */
     struct event *timer;
     service_done_fn done;
     void *ud;
-    const char **owners;    /* the mirror pass's people */
+    const char **owners;    /* the Exchange pass's people */
     size_t nowners;
 };
 
@@ -44,22 +36,14 @@ int service_open(const service_deps *deps, service **out, cb_err *err)
     if (!sv) return cb_errf(err, CB_ENOMEM, "out of memory");
     sv->d = *deps;
     sv->first = 1;
-    const config *cfg = deps->cfg;
     size_t n = deps->people->n;
+    reconcile_deps rd = {deps->cfg, deps->people, deps->st, deps->rep,
+                         {deps->sides[SIDE_APPLE], deps->sides[SIDE_EXCHANGE]}, deps->force_delete};
     int rc;
     if (!(sv->dirty = calloc(n + 1, 1)) || !(sv->owners = calloc(n + 1, sizeof *sv->owners)))
         rc = cb_errf(err, CB_ENOMEM, "out of memory");
-    else if ((rc = pg_source_open(cfg->apple_dsn, &sv->pg, err)) ||
-             (rc = pg_sink_open(cfg->apple_write_dsn, deps->tz, cfg->default_tz, &sv->sink, err)) ||
-             (rc = ews_client_new(deps->base, cfg, &sv->ews, err)))
-        ;
-    else {
-        sync_deps sd = {cfg, deps->people, deps->tz, deps->st, sv->pg, sv->ews, deps->rep,
-                        deps->force_delete};
-        mirror_deps md = {cfg, deps->people, deps->tz, deps->st, sv->sink, sv->ews, deps->rep,
-                          deps->force_delete};
-        if (!(rc = sync_new(&sd, &sv->sync, err))) rc = mirror_new(&md, &sv->mirror, err);
-    }
+    else
+        rc = reconcile_new(&rd, &sv->eng, err);
     if (rc == CB_OK && !(sv->timer = evtimer_new(deps->base, on_timer, sv)))
         rc = cb_errf(err, CB_ENOMEM, "out of memory");
     if (rc) {
@@ -73,21 +57,12 @@ int service_open(const service_deps *deps, service **out, cb_err *err)
 void service_close(service *sv)
 {
     if (!sv) return;
-    ews_stream_free(sv->stream);
     if (sv->timer) event_free(sv->timer);
-    mirror_free(sv->mirror);
-    sync_free(sv->sync);
-    ews_client_free(sv->ews);
-    pg_sink_close(sv->sink);
-    pg_source_close(sv->pg);
+    reconcile_free(sv->eng);
     free(sv->dirty);
     free(sv->owners);
     free(sv);
 }
-
-ews_client *service_ews(service *sv) { return sv->ews; }
-pg_source *service_source(service *sv) { return sv->pg; }
-pg_sink *service_sink(service *sv) { return sv->sink; }
 
 /* ---- one cycle -------------------------------------------------------- */
 
@@ -99,69 +74,33 @@ static void cycle_end(service *sv, int rc, const cb_err *err)
     if (done) done(sv->ud, rc, err);
 }
 
-static int has_prefix_entry(void *ud, const char *name, const char *value)
-{
-    (void)name;
-    (void)value;
-    *(int *)ud = 1;
-    return 1;
-}
-
-/* Whether the state holds work handed from one engine to the other. A
- * state that cannot be read says "maybe": the extra pass costs little. */
-static int handed_over(service *sv, const char *prefix)
-{
-    store_txn *t;
-    int found = 0;
-    if (store_begin(sv->d.st, 0, &t, NULL) != CB_OK) return 1;
-    int rc = store_each(t, prefix, has_prefix_entry, &found, NULL);
-    store_abort(t);
-    return found || (rc != CB_OK && rc != 1);
-}
-
 static void on_resync(void *ud, int rc, const cb_err *err)
 {
     cycle_end(ud, rc, err);
 }
 
 /* Edits found in Exchange for Apple-authoritative people are overwritten
- * in the same cycle rather than the next one. */
-static void on_mirror(void *ud, int rc, const cb_err *err)
+ * in the same cycle rather than the next one. A queue that cannot be read
+ * says "maybe": the extra pass costs little. */
+static void on_exchange(void *ud, int rc, const cb_err *err)
 {
     service *sv = ud;
     cb_err e = {0};
-    char prefix[STORE_KEY_MAX];
-    key_prefix(KEY_REPUSH, NULL, prefix);
-    if (rc != CB_OK || !handed_over(sv, prefix)) cycle_end(sv, rc, err);
-    else if (sync_pass(sv->sync, on_resync, sv, &e) != CB_OK) cycle_end(sv, e.code, &e);
+    if (rc != CB_OK || reconcile_queued(sv->eng, SIDE_APPLE, NULL, NULL) == 0)
+        cycle_end(sv, rc, err);
+    else if (reconcile_pass(sv->eng, SIDE_APPLE, NULL, 0, on_resync, sv, &e) != CB_OK)
+        cycle_end(sv, e.code, &e);
 }
 
-static int mark_refetch(void *ud, const char *name, const char *value)
-{
-    (void)value;
-    service *sv = ud;
-    const char *key = key_arg(KEY_REFETCH, name);
-    for (size_t i = 0; key && i < sv->d.people->n; i++)
-        if (key_source_owned(key, sv->d.people->v[i].owner_uid)) sv->dirty[i] = 1;
-    return 0;
-}
-
-/* The people whose folders this cycle reads: dirty ones (notifications,
- * and Apple-side conflicts the sync pass just queued), or everyone. */
+/* The people whose Exchange calendars this cycle reads: dirty ones
+ * (signals, and rewrites the Apple pass just queued for them), or
+ * everyone. */
 static void pick_owners(service *sv, int all)
 {
     const people *pp = sv->d.people;
     long long now = mono_ms();
     if (sv->first || now - sv->last_full >= sv->d.cfg->resync_interval_ms) all = 1;
-    store_txn *t;
-    char prefix[STORE_KEY_MAX];
-    key_prefix(KEY_REFETCH, NULL, prefix);
-    /* Queued refetches that cannot be read: read everyone instead. */
-    if (store_begin(sv->d.st, 0, &t, NULL) != CB_OK) all = 1;
-    else {
-        if (store_each(t, prefix, mark_refetch, sv, NULL) != CB_OK) all = 1;
-        store_abort(t);
-    }
+    if (reconcile_queued(sv->eng, SIDE_EXCHANGE, sv->dirty, NULL) < 0) all = 1;
     sv->nowners = 0;
     for (size_t i = 0; i < pp->n; i++)
         if (all || sv->dirty[i]) sv->owners[sv->nowners++] = pp->v[i].owner_uid;
@@ -171,7 +110,7 @@ static void pick_owners(service *sv, int all)
     sv->first = 0;
 }
 
-static void on_sync(void *ud, int rc, const cb_err *err)
+static void on_apple(void *ud, int rc, const cb_err *err)
 {
     service *sv = ud;
     if (rc != CB_OK) {
@@ -184,7 +123,7 @@ static void on_sync(void *ud, int rc, const cb_err *err)
         cycle_end(sv, CB_OK, NULL);
         return;
     }
-    if (mirror_pass(sv->mirror, sv->owners, sv->nowners, on_mirror, sv, &e) != CB_OK)
+    if (reconcile_pass(sv->eng, SIDE_EXCHANGE, sv->owners, sv->nowners, on_exchange, sv, &e))
         cycle_end(sv, e.code ? e.code : CB_EIO, &e);
 }
 
@@ -195,7 +134,7 @@ int service_cycle(service *sv, int mirror_all, service_done_fn done, void *ud, c
     sv->done = done;
     sv->ud = ud;
     sv->mirror_all = mirror_all;
-    int rc = sync_pass(sv->sync, on_sync, sv, err);
+    int rc = reconcile_pass(sv->eng, SIDE_APPLE, NULL, 0, on_apple, sv, err);
     if (rc != CB_OK) sv->in_cycle = 0;
     return rc;
 }
@@ -249,17 +188,21 @@ void service_mark_dirty(service *sv, const char *smtp)
     sv->any_dirty = 1;
 }
 
-static void on_stream_event(void *ud, const char *smtp)
+static void on_signal(void *ud, const person *p)
 {
-    service_mark_dirty(ud, smtp);
+    service_mark_dirty(ud, p->smtp);
 }
 
 int service_run(service *sv, cb_err *err)
 {
-    int rc = ews_stream_new(sv->d.base, sv->d.cfg, sv->d.people, on_stream_event, sv, &sv->stream, err);
-    if (rc) return rc;
+    for (int i = 0; i < 2; i++) {
+        side *s = sv->d.sides[i];
+        if (!s->ops->subscribe) continue;   /* polled */
+        int rc = s->ops->subscribe(s, on_signal, sv, err);
+        if (rc) return rc;
+        sv->subscribed |= 1 << i;
+    }
     sv->running = 1;
-    ews_stream_start(sv->stream);
     arm(sv, 0);
     return CB_OK;
 }
@@ -267,14 +210,9 @@ int service_run(service *sv, cb_err *err)
 void service_stop(service *sv)
 {
     sv->stopping = 1;
-    ews_stream_stop(sv->stream);
-    if (sv->stream) {
-        ews_stream_stats st = ews_stream_get_stats(sv->stream);
-        fprintf(stderr, "calbridge: streams: %ld subscribed, %ld connections (%ld closed by the "
-                        "server, %ld lost), %ld envelopes, %ld notifications, %ld heartbeats, "
-                        "%ld re-subscribed\n", st.subscribed, st.connections, st.closed, st.dropped,
-                st.envelopes, st.notifications, st.heartbeats, st.resubscribed);
-    }
+    for (int i = 0; i < 2; i++)
+        if (sv->subscribed & (1 << i)) sv->d.sides[i]->ops->unsubscribe(sv->d.sides[i], stderr);
+    sv->subscribed = 0;
     /* Between cycles nothing is in flight; during one, state is crash-safe
      * anyway, but finishing it avoids redoing its work. */
     if (!sv->in_cycle) event_base_loopexit(sv->d.base, NULL);

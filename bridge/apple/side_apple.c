@@ -1,0 +1,254 @@
+#include "side_apple.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../mapping/ical_in.h"
+#include "../../mapping/ical_out.h"
+#include "../../state/keys.h"
+#include "pg_sink.h"
+#include "pg_source.h"
+
+typedef struct side_apple {
+    side base;
+    const people *people;
+    const tzmap *tz;
+    const char *default_tz;
+    pg_source *src;
+    pg_sink *sink;
+} side_apple;
+
+static map_ctx ctx_of(const side_apple *sa)
+{
+    return (map_ctx){sa->people, sa->tz, sa->default_tz, 0, (long long)time(NULL), NULL};
+}
+
+static char *fmt_lld(long long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    return strdup(buf);
+}
+
+/* The neutral event of one object, or why it has none. */
+static void map_object(const side_apple *sa, const pg_change *pc, ews_event **ev, int *code,
+                       char **why, int *skip)
+{
+    map_ctx mc = ctx_of(sa);
+    cb_err e = {0};
+    *ev = NULL;
+    *code = CB_OK;
+    if (pc->deleted) return;
+    int rc = *pc->ics ? ical_in_map(pc->ics, &mc, ev, &e)
+                      : cb_errf(&e, CB_EINVAL, "larger than CalendarServer's MaxResourceSize (%d "
+                                "bytes): not read, not carried", PG_MAX_RESOURCE);
+    if (rc == CB_EUNSUPPORTED && strstr(e.msg, "no VEVENT")) *skip = 1;
+    else if (rc != CB_OK) *code = rc, *why = strdup(e.msg);
+}
+
+static int change_of(const side_apple *sa, const pg_change *pc, side_change *c)
+{
+    char key[KEY_MAX];
+    key_source(pc->owner_uid, pc->calendar_id, pc->resource_name, key);
+    c->p = people_by_uid(sa->people, pc->owner_uid);
+    c->deleted = pc->deleted;
+    c->modified = pc->modified;
+    if (!(c->id = strdup(key)) || !(c->version = fmt_lld(pc->revision))) return CB_ENOMEM;
+    map_object(sa, pc, &c->ev, &c->code, &c->why, &c->skip);
+    return CB_OK;
+}
+
+static int apple_read(side *s, const person *const *pp, size_t n, const char *cursor,
+                      side_read_fn done, void *ud, cb_err *err)
+{
+    side_apple *sa = (side_apple *)s;
+    const char **owners = calloc(n + 1, sizeof *owners);
+    if (!owners) return cb_errf(err, CB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) owners[i] = pp[i]->owner_uid;
+    pg_cursor cur, next;
+    pg_changes *ch = NULL;
+    int trimmed = 0, rc = CB_OK;
+    cb_err e = {0};
+    int have = cursor && pg_cursor_parse(cursor, &cur) == 0;
+    if (have) rc = pg_source_poll(sa->src, owners, n, &cur, &ch, &next, &trimmed, &e);
+    int full = !have || trimmed;
+    if (rc == CB_OK && full) rc = pg_source_scan(sa->src, owners, n, &ch, &next, &e);
+    free(owners);
+    side_page *pg = rc == CB_OK ? calloc(1, sizeof *pg) : NULL;
+    if (rc == CB_OK && (!pg || !(pg->v = calloc(ch->n + 1, sizeof *pg->v))))
+        rc = cb_errf(&e, CB_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CB_OK && i < ch->n; i++)
+        if ((rc = change_of(sa, &ch->v[i], &pg->v[pg->n++])))
+            cb_errf(&e, rc, "out of memory");
+    pg_changes_free(ch);
+    if (rc == CB_OK) {
+        char buf[96];
+        pg_cursor_format(&next, buf, sizeof buf);
+        pg->last = 1;
+        pg->full = full;
+        if (!(pg->cursor = strdup(buf))) rc = cb_errf(&e, CB_ENOMEM, "out of memory");
+    }
+    if (rc != CB_OK) {
+        side_page_free(pg);
+        done(ud, NULL, &e);
+    } else {
+        done(ud, pg, NULL);
+    }
+    (void)err;
+    return CB_OK;
+}
+
+static int apple_fetch(side *s, const person *p, const char *const *ids, size_t n,
+                       side_fetch_fn done, void *ud, cb_err *err)
+{
+    side_apple *sa = (side_apple *)s;
+    side_item *v = calloc(n + 1, sizeof *v);
+    if (!v) return cb_errf(err, CB_ENOMEM, "out of memory");
+    cb_err e = {0};
+    int rc = CB_OK;
+    for (size_t i = 0; i < n && rc == CB_OK; i++) {
+        source_key sk;
+        pg_changes *ch = NULL;
+        if (!(v[i].id = strdup(ids[i]))) rc = cb_errf(&e, CB_ENOMEM, "out of memory");
+        else if (key_source_parse(ids[i], &sk) != CB_OK || !key_source_owned(ids[i], p->owner_uid))
+            v[i].code = CB_EINVAL, v[i].why = strdup("not a source key of this person");
+        else if ((rc = pg_source_get(sa->src, sk.owner, sk.calendar_id, sk.name, &ch, &e)) == CB_OK) {
+            int skip = 0;
+            if (ch->v[0].deleted) v[i].code = CB_ENOTFOUND;
+            else map_object(sa, &ch->v[0], &v[i].ev, &v[i].code, &v[i].why, &skip);
+            if (skip) v[i].code = CB_EUNSUPPORTED, v[i].why = strdup("no VEVENT");
+            v[i].version = fmt_lld(ch->v[0].revision);
+        }
+        pg_changes_free(ch);
+    }
+    if (rc) {
+        side_items_free(v, n);
+        done(ud, NULL, 0, &e);
+    } else {
+        done(ud, v, n, NULL);
+    }
+    return CB_OK;
+}
+
+/* One object, under its savepoint. */
+static int write_one(side_apple *sa, const person *p, side_write *w, cb_err *e)
+{
+    source_key sk;
+    pg_written pw = {0};
+    if (key_source_parse(w->id, &sk) != CB_OK)
+        return cb_errf(e, CB_EINVAL, "%s: not a source key", w->id);
+    int rc;
+    if (w->op == SIDE_DELETE) {
+        rc = pg_sink_delete(sa->sink, p->owner_uid, sk.calendar_id, sk.name, &pw, e);
+    } else {
+        map_ctx mc = ctx_of(sa);
+        ews_event *ev = (ews_event *)w->ev;
+        char *ics = ical_out_calendar(&ev, 1, &mc, e);
+        rc = ics ? pg_sink_put(sa->sink, p->owner_uid, sk.calendar_id, sk.name, ics, &pw, e)
+                 : (e->code ? e->code : CB_EPARSE);
+        free(ics);
+    }
+    snprintf(w->new_id, sizeof w->new_id, "%s", w->id);
+    snprintf(w->version, sizeof w->version, "%lld", pw.revision);
+    return rc;
+}
+
+static void all_failed(side_write *w, size_t n, const cb_err *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        w[i].code = e->code ? e->code : CB_EIO;
+        snprintf(w[i].msg, sizeof w[i].msg, "%s", e->msg);
+    }
+}
+
+static int apple_apply(side *s, const person *p, side_write *w, size_t n, side_apply_fn done,
+                       void *ud, cb_err *err)
+{
+    side_apple *sa = (side_apple *)s;
+    cb_err e = {0};
+    int rc = pg_sink_begin(sa->sink, &e);
+    for (size_t i = 0; rc == CB_OK && i < n; i++) {
+        cb_err ie = {0};
+        int irc = pg_sink_mark(sa->sink, &ie);
+        if (irc == CB_OK) irc = write_one(sa, p, &w[i], &ie);
+        w[i].code = irc;
+        if (irc == CB_OK) continue;
+        snprintf(w[i].msg, sizeof w[i].msg, "not written into Apple: %.480s", ie.msg);
+        /* Only a lost connection takes the batch with it. */
+        if (pg_sink_undo(sa->sink, &e) != CB_OK) rc = e.code ? e.code : CB_EIO;
+    }
+    if (rc == CB_OK) rc = pg_sink_commit(sa->sink, &e);
+    else pg_sink_rollback(sa->sink);
+    if (rc != CB_OK) all_failed(w, n, &e);
+    done(ud, w, n, NULL);
+    (void)err;
+    return CB_OK;
+}
+
+static int apple_find_tag(side *s, const person *p, const char *tag, side_found_fn done,
+                          void *ud, cb_err *err)
+{
+    (void)s, (void)p, (void)tag, (void)err;
+    done(ud, 0, NULL, NULL, NULL);   /* idempotent by key: write it again */
+    return CB_OK;
+}
+
+static int apple_place(side *s, const person *p, const ews_event *ev, char id[1024], cb_err *err)
+{
+    side_apple *sa = (side_apple *)s;
+    long long cal = 0;
+    int rc = pg_sink_begin(sa->sink, err);
+    if (rc == CB_OK) rc = pg_sink_home(sa->sink, p->owner_uid, &cal, err);
+    if (rc == CB_OK) rc = pg_sink_commit(sa->sink, err);
+    else pg_sink_rollback(sa->sink);
+    if (rc) return rc;
+    char name[256];
+    pg_sink_resource_name(ev->uid ? ev->uid : ev->item_id ? ev->item_id : "", name, sizeof name);
+    key_source(p->owner_uid, cal, name, id);
+    return CB_OK;
+}
+
+static int apple_covers(const char *have, const char *seen)
+{
+    long long s = strtoll(seen, NULL, 10);
+    return s > 0 && strtoll(have, NULL, 10) >= s;
+}
+
+static int apple_check(side *s, cb_err *err)
+{
+    return pg_sink_check_privileges(((side_apple *)s)->sink, err);
+}
+
+static void apple_close(side *s)
+{
+    side_apple *sa = (side_apple *)s;
+    pg_sink_close(sa->sink);
+    pg_source_close(sa->src);
+    free(sa);
+}
+
+static const side_ops APPLE_OPS = {
+    .name = "Apple", .half = SIDE_APPLE, .per_person = 0,
+    .read = apple_read, .fetch = apple_fetch, .apply = apple_apply,
+    .find_tag = apple_find_tag, .place = apple_place, .covers = apple_covers,
+    .subscribe = NULL, .unsubscribe = NULL, .check = apple_check, .close = apple_close,
+};
+
+int side_apple_open(const char *read_dsn, const char *write_dsn, const people *people,
+                    const tzmap *tz, const char *default_tz, side **out, cb_err *err)
+{
+    *out = NULL;
+    side_apple *sa = calloc(1, sizeof *sa);
+    if (!sa) return cb_errf(err, CB_ENOMEM, "out of memory");
+    *sa = (side_apple){{&APPLE_OPS}, people, tz, default_tz, NULL, NULL};
+    int rc = pg_source_open(read_dsn, &sa->src, err);
+    if (rc == CB_OK) rc = pg_sink_open(write_dsn, tz, default_tz, &sa->sink, err);
+    if (rc) {
+        apple_close(&sa->base);
+        return rc;
+    }
+    *out = &sa->base;
+    return CB_OK;
+}

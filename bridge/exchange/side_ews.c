@@ -1,0 +1,656 @@
+#include "side_ews.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../mapping/ews_in.h"
+#include "../../mapping/sbuf.h"
+#include "ews_client.h"
+#include "ews_ops.h"
+#include "ews_stream.h"
+
+#define SYNC_MAX_CHANGES 512
+#define MASTER_MARK "@@calbridge-master-item@@"
+
+typedef struct side_ews {
+    side base;
+    struct event_base *evb;
+    const config *cfg;
+    const people *people;
+    const tzmap *tz;
+    ews_client *c;
+    ews_stream *stream;
+    side_signal_fn signal;
+    void *signal_ud;
+} side_ews;
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* ---- read: SyncFolderItems ---------------------------------------------- */
+
+typedef struct sync_req {
+    side_ews *se;
+    const person *p;
+    char *cursor;           /* NULL: a full read */
+    int restarted;
+    side_read_fn done;
+    void *ud;
+} sync_req;
+
+static int sync_send(sync_req *q, cb_err *err);
+
+static void sync_end(sync_req *q, side_page *pg, const cb_err *err)
+{
+    side_read_fn done = q->done;
+    void *ud = q->ud;
+    free(q->cursor);
+    free(q);
+    done(ud, pg, err);
+}
+
+static side_page *page_of(sync_req *q, const ews_response *r)
+{
+    side_page *pg = calloc(1, sizeof *pg);
+    if (!pg) return NULL;
+    pg->v = calloc(r->nchanges + 1, sizeof *pg->v);
+    pg->cursor = strdup(r->sync_state);
+    if (!pg->v || !pg->cursor) goto fail;
+    for (size_t i = 0; i < r->nchanges; i++) {
+        side_change *c = &pg->v[pg->n++];
+        c->p = q->p;
+        c->deleted = r->changes[i].kind == 'D';
+        if (!(c->id = strdup(r->changes[i].item_id)) ||
+            !(c->version = strdup(r->changes[i].change_key)))
+            goto fail;
+    }
+    /* A page that moves nothing is the end, whatever the server says. */
+    int moved = r->nchanges || !q->cursor || strcmp(q->cursor, r->sync_state);
+    pg->last = r->sync_last || !moved;
+    pg->full = !q->cursor;
+    if (q->restarted && !(pg->note = strdup("Exchange refused the stored sync state; the "
+                                            "calendar was read again in full and matched "
+                                            "against the links")))
+        goto fail;
+    return pg;
+fail:
+    side_page_free(pg);
+    return NULL;
+}
+
+static void on_sync(void *ud, const ews_response *r, const cb_err *err)
+{
+    sync_req *q = ud;
+    cb_err e = {0};
+    if (!r) {
+        sync_end(q, NULL, err);
+        return;
+    }
+    const ews_msg *m = r->nmsgs ? &r->msgs[0] : NULL;
+    if (m && !m->ok && !strcmp(m->code, "ErrorInvalidSyncStateData") && q->cursor) {
+        free(q->cursor);
+        q->cursor = NULL;
+        q->restarted = 1;
+        if (sync_send(q, &e) != CB_OK) sync_end(q, NULL, &e);
+        return;
+    }
+    if (!m || !m->ok || !r->sync_state) {
+        cb_errf(&e, CB_EREMOTE, "SyncFolderItems for %s: %s %s", q->p->smtp,
+                m ? m->code : "no answer", m ? m->text : "");
+        sync_end(q, NULL, &e);
+        return;
+    }
+    side_page *pg = page_of(q, r);
+    if (!pg) cb_errf(&e, CB_ENOMEM, "out of memory");
+    sync_end(q, pg, pg ? NULL : &e);
+}
+
+static int sync_send(sync_req *q, cb_err *err)
+{
+    sbuf x;
+    sbuf_init(&x);
+    ews_ops_sync_folder(&x, q->cursor, SYNC_MAX_CHANGES);
+    int rc = sbuf_failed(&x) ? cb_errf(err, CB_ENOMEM, "out of memory")
+             : ews_client_submit(q->se->c, q->p->smtp, x.s, on_sync, q, err);
+    sbuf_free(&x);
+    return rc;
+}
+
+static int ews_read(side *s, const person *const *pp, size_t n, const char *cursor,
+                    side_read_fn done, void *ud, cb_err *err)
+{
+    if (n != 1) return cb_errf(err, CB_EINVAL, "EWS reads one person's calendar at a time");
+    sync_req *q = calloc(1, sizeof *q);
+    if (!q || (cursor && !(q->cursor = strdup(cursor)))) {
+        free(q);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    *q = (sync_req){(side_ews *)s, pp[0], q->cursor, 0, done, ud};
+    int rc = sync_send(q, err);
+    if (rc) {
+        free(q->cursor);
+        free(q);
+    }
+    return rc;
+}
+
+/* ---- fetch: GetItem ------------------------------------------------------- */
+
+typedef struct fetch_req {
+    side_ews *se;
+    const person *p;
+    char **ids;
+    size_t n, next;         /* one by one: the next id to fetch */
+    int single;
+    side_item *items;
+    side_fetch_fn done;
+    void *ud;
+} fetch_req;
+
+static int fetch_send(fetch_req *q, size_t from, size_t n, cb_err *err);
+
+static void fetch_free(fetch_req *q)
+{
+    for (size_t i = 0; i < q->n; i++) free(q->ids[i]);
+    free(q->ids);
+    free(q);
+}
+
+static void fetch_end(fetch_req *q, const cb_err *err)
+{
+    side_fetch_fn done = q->done;
+    void *ud = q->ud;
+    side_item *v = err ? NULL : q->items;
+    size_t n = q->n;
+    if (err) side_items_free(q->items, q->n);
+    fetch_free(q);
+    done(ud, v, n, err);
+}
+
+static void item_set(side_item *it, int code, const char *fmt, const char *a, const char *b)
+{
+    it->code = code;
+    free(it->why);
+    size_t len = strlen(fmt) + strlen(a) + strlen(b) + 1;
+    if ((it->why = malloc(len))) snprintf(it->why, len, fmt, a, b);
+}
+
+/* The answer for ids [from, from + n): events matched by ItemId, and each
+ * message that is not one. */
+static void take_items(fetch_req *q, size_t from, size_t n, const ews_response *r,
+                       ews_event **ev, size_t nev, const cb_err *perr)
+{
+    for (size_t i = 0; i < n; i++) {
+        side_item *it = &q->items[from + i];
+        const ews_msg *m = i < r->nmsgs ? &r->msgs[i] : NULL;
+        for (size_t j = 0; j < nev && !it->ev; j++)
+            if (ev[j] && ev[j]->item_id && !strcmp(ev[j]->item_id, it->id)) {
+                it->ev = ev[j];
+                ev[j] = NULL;
+                it->code = CB_OK;
+                free(it->version);
+                it->version = dup_or_empty(it->ev->change_key);
+            }
+        if (it->ev) continue;
+        if (m && !m->ok && !strcmp(m->code, "ErrorItemNotFound"))
+            item_set(it, CB_ENOTFOUND, "%s%s", "", "");
+        else if (m && !m->ok)
+            item_set(it, CB_EREJECTED, "Exchange item: %s: %s", m->code, m->text);
+        else
+            item_set(it, CB_EPARSE, "Exchange item: %s%s", perr ? perr->msg : "not readable", "");
+    }
+}
+
+static void on_items(void *ud, const ews_response *r, const cb_err *err);
+
+typedef struct fetch_call {
+    fetch_req *q;
+    size_t from, n;
+} fetch_call;
+
+static void on_items(void *ud, const ews_response *r, const cb_err *err)
+{
+    fetch_call *fc = ud;
+    fetch_req *q = fc->q;
+    size_t from = fc->from, n = fc->n;
+    free(fc);
+    if (!r) {
+        fetch_end(q, err);
+        return;
+    }
+    ews_event **ev = NULL;
+    size_t nev = 0;
+    cb_err pe = {0};
+    int rc = ews_in_parse(r->raw, r->raw_len, q->se->tz, &ev, &nev, &pe);
+    if (rc == CB_EPARSE && n > 1 && !strstr(pe.msg, "no calendar item")) {
+        q->single = 1;   /* one bad item spoils the batch's parse */
+        q->next = from;
+    } else {
+        take_items(q, from, n, r, ev, nev, rc == CB_OK ? NULL : &pe);
+        if (q->single) q->next = from + n;
+    }
+    ews_in_events_free(ev, nev);
+    cb_err e = {0};
+    if (!q->single || q->next >= q->n) fetch_end(q, NULL);
+    else if (fetch_send(q, q->next, 1, &e) != CB_OK) fetch_end(q, &e);
+}
+
+static int fetch_send(fetch_req *q, size_t from, size_t n, cb_err *err)
+{
+    fetch_call *fc = malloc(sizeof *fc);
+    sbuf x;
+    sbuf_init(&x);
+    ews_ops_get_items(&x, (const char *const *)q->ids + from, n);
+    int rc = !fc || sbuf_failed(&x) ? cb_errf(err, CB_ENOMEM, "out of memory") : CB_OK;
+    if (rc == CB_OK) {
+        *fc = (fetch_call){q, from, n};
+        rc = ews_client_submit(q->se->c, q->p->smtp, x.s, on_items, fc, err);
+    }
+    if (rc) free(fc);
+    sbuf_free(&x);
+    return rc;
+}
+
+static int ews_fetch(side *s, const person *p, const char *const *ids, size_t n,
+                     side_fetch_fn done, void *ud, cb_err *err)
+{
+    fetch_req *q = calloc(1, sizeof *q);
+    int ok = q && (q->ids = calloc(n + 1, sizeof *q->ids)) &&
+             (q->items = calloc(n + 1, sizeof *q->items));
+    for (size_t i = 0; ok && i < n; i++, q->n++)
+        ok = (q->ids[i] = strdup(ids[i])) && (q->items[i].id = strdup(ids[i]));
+    if (!ok) {
+        if (q) side_items_free(q->items, q->n), fetch_free(q);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    q->se = (side_ews *)s;
+    q->p = p;
+    q->done = done;
+    q->ud = ud;
+    int rc = fetch_send(q, 0, n, err);
+    if (rc) {
+        side_items_free(q->items, q->n);
+        fetch_free(q);
+    }
+    return rc;
+}
+
+/* ---- apply: CreateItem, UpdateItem, DeleteItem ----------------------------- */
+
+typedef struct apply_req {
+    side_ews *se;
+    const person *p;
+    side_write *w;
+    size_t n;
+    int outstanding;        /* requests in flight for these writes */
+    side_apply_fn done;
+    void *ud;
+} apply_req;
+
+typedef struct write_call {
+    apply_req *q;
+    size_t from, n;
+} write_call;
+
+static void apply_step(apply_req *q)
+{
+    if (--q->outstanding) return;
+    side_apply_fn done = q->done;
+    void *ud = q->ud;
+    side_write *w = q->w;
+    size_t n = q->n;
+    free(q);
+    done(ud, w, n, NULL);
+}
+
+/* Per-item answers Exchange gives when it did not apply the item now but
+ * might later: throttling and server trouble inside a 200. */
+static int transient(const char *code)
+{
+    static const char *const CODES[] = {"ErrorServerBusy", "ErrorInternalServerError",
+                                        "ErrorTooManyObjectsOpened", "ErrorTimeoutExpired",
+                                        "ErrorBatchProcessingStopped",
+                                        "ErrorMailboxStoreUnavailable", "ErrorConnectionFailed"};
+    for (size_t i = 0; i < sizeof CODES / sizeof *CODES; i++)
+        if (!strcmp(code, CODES[i])) return 1;
+    return 0;
+}
+
+static void write_result(side_write *w, int code, const char *msg)
+{
+    w->code = code;
+    snprintf(w->msg, sizeof w->msg, "%.500s", msg);
+}
+
+static int write_send(apply_req *q, size_t from, size_t n, cb_err *err);
+
+/* ---- a series' occurrences, once its master exists ---- */
+
+typedef struct occ_req {
+    apply_req *q;
+    side_write *w;
+    int pending, failed;
+} occ_req;
+
+/* text with every MASTER_MARK replaced by the ItemId (XML-escaped). */
+static char *with_master(const char *text, const char *master_id)
+{
+    sbuf b;
+    sbuf_init(&b);
+    size_t ml = strlen(MASTER_MARK);
+    for (const char *p = text, *q; *p; p = q + ml) {
+        if (!(q = strstr(p, MASTER_MARK))) {
+            sbuf_cat(&b, p);
+            break;
+        }
+        sbuf_catn(&b, p, (size_t)(q - p));
+        sbuf_xml(&b, master_id);
+    }
+    return sbuf_take(&b);
+}
+
+/* The master's ChangeKey as it is after its occurrence changes (DeleteItem
+ * answers carry none): the version the link records. */
+static void on_master_read(void *ud, const ews_response *r, const cb_err *err)
+{
+    occ_req *o = ud;
+    (void)err;
+    if (r && r->nmsgs && r->msgs[0].ok)
+        snprintf(o->w->version, sizeof o->w->version, "%s", r->msgs[0].change_key);
+    else
+        o->w->incomplete = 1;
+    apply_req *q = o->q;
+    free(o);
+    apply_step(q);
+}
+
+static void on_occurrences(void *ud, const ews_response *r, const cb_err *err)
+{
+    occ_req *o = ud;
+    for (size_t i = 0; r && i < r->nmsgs; i++)
+        if (!r->msgs[i].ok) {
+            o->failed = 1;
+            snprintf(o->w->msg, sizeof o->w->msg, "occurrence change refused: %s: %s",
+                     r->msgs[i].code, r->msgs[i].text);
+        }
+    if (!r && err) {
+        o->failed = 1;
+        snprintf(o->w->msg, sizeof o->w->msg, "occurrence change not applied: %.400s", err->msg);
+    }
+    if (--o->pending) return;
+    apply_req *q = o->q;
+    sbuf x;
+    sbuf_init(&x);
+    ews_ops_get_change_key(&x, o->w->new_id);
+    if (o->failed || sbuf_failed(&x) ||
+        ews_client_submit(q->se->c, q->p->smtp, x.s, on_master_read, o, NULL) != CB_OK) {
+        o->w->incomplete = 1;   /* written whole again on its next pass */
+        free(o);
+        apply_step(q);
+    }
+    sbuf_free(&x);
+}
+
+static void occurrences(apply_req *q, side_write *w)
+{
+    const ews_item *it = w->ev->items[0];
+    occ_req *o = calloc(1, sizeof *o);
+    sbuf d, u;
+    sbuf_init(&d);
+    sbuf_init(&u);
+    ews_item_write_occurrences(it, MASTER_MARK, &d, &u);
+    if (!o || sbuf_failed(&d) || sbuf_failed(&u)) {
+        w->incomplete = 1;
+        free(o);
+        sbuf_free(&d);
+        sbuf_free(&u);
+        return;
+    }
+    *o = (occ_req){q, w, 1, 0};
+    q->outstanding++;
+    const char *parts[2] = {d.len ? d.s : NULL, u.len ? u.s : NULL};
+    const ews_write ops[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
+    for (int i = 0; i < 2; i++) {
+        if (!parts[i]) continue;
+        char *body = with_master(parts[i], w->new_id);
+        sbuf x;
+        sbuf_init(&x);
+        ews_ops_open(&x, ops[i]);
+        sbuf_cat(&x, body ? body : "");
+        ews_ops_close(&x, ops[i]);
+        free(body);
+        if (ews_client_submit(q->se->c, q->p->smtp, x.s, on_occurrences, o, NULL) == CB_OK)
+            o->pending++;
+        else
+            o->failed = 1;
+        sbuf_free(&x);
+    }
+    sbuf_free(&d);
+    sbuf_free(&u);
+    on_occurrences(o, &(ews_response){0}, NULL);   /* drops the hold */
+}
+
+/* ---- the write requests ---- */
+
+static void msg_result(apply_req *q, side_write *w, const ews_msg *m)
+{
+    if (m->ok) {
+        w->code = CB_OK;
+        if (w->op == SIDE_CREATE) snprintf(w->new_id, sizeof w->new_id, "%s", m->item_id);
+        else snprintf(w->new_id, sizeof w->new_id, "%s", w->id);
+        snprintf(w->version, sizeof w->version, "%s", m->change_key);
+        if (w->op != SIDE_DELETE && w->ev->items[0]->nocc) occurrences(q, w);
+        return;
+    }
+    char why[sizeof m->code + sizeof m->text + 4];
+    snprintf(why, sizeof why, "%s: %s", m->code, m->text);
+    int code = !strcmp(m->code, "ErrorItemNotFound") ? CB_ENOTFOUND
+               : transient(m->code)                  ? CB_EBUSY
+                                                     : CB_EREJECTED;
+    write_result(w, code, why);
+}
+
+static void on_written(void *ud, const ews_response *r, const cb_err *err)
+{
+    write_call *wc = ud;
+    apply_req *q = wc->q;
+    size_t from = wc->from, n = wc->n;
+    free(wc);
+    side_write *w = q->w + from;
+    if (!r && err->code == CB_EREJECTED && n > 1) {
+        /* Refused for what it carries: each item alone, so that only the
+         * guilty one fails. */
+        for (size_t i = 0; i < n; i++) {
+            cb_err e = {0};
+            q->outstanding++;
+            if (write_send(q, from + i, 1, &e) != CB_OK) {
+                q->outstanding--;
+                write_result(&w[i], e.code ? e.code : CB_ENOMEM, e.msg);
+            }
+        }
+    } else if (!r) {
+        char why[600];
+        snprintf(why, sizeof why, "%s%s", err->code == CB_EREJECTED ? "refused by Exchange: " : "",
+                 err->msg);
+        /* A CreateItem is never re-sent by the client: its answer, not
+         * necessarily its effect, was lost. */
+        int code = err->code == CB_EIO && w[0].op == SIDE_CREATE ? CB_ELOST : err->code;
+        for (size_t i = 0; i < n; i++) write_result(&w[i], code ? code : CB_EIO, why);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (i < r->nmsgs) msg_result(q, &w[i], &r->msgs[i]);
+            else write_result(&w[i], CB_EREMOTE, "EWS answered fewer items than were sent");
+        }
+    }
+    apply_step(q);
+}
+
+static void write_xml(const side_write *w, size_t n, sbuf *x)
+{
+    ews_write op = w[0].op == SIDE_CREATE ? EWS_WRITE_CREATE
+                   : w[0].op == SIDE_UPDATE ? EWS_WRITE_UPDATE : EWS_WRITE_DELETE;
+    ews_ops_open(x, op);
+    for (size_t i = 0; i < n; i++) {
+        if (op == EWS_WRITE_DELETE) ews_ops_item_id(x, w[i].id);
+        else if (op == EWS_WRITE_UPDATE) ews_item_write_update(w[i].ev->items[0], w[i].id, NULL, x);
+        else ews_item_write_create(w[i].ev->items[0], w[i].key, w[i].tag, x);
+    }
+    ews_ops_close(x, op);
+}
+
+static int write_send(apply_req *q, size_t from, size_t n, cb_err *err)
+{
+    write_call *wc = malloc(sizeof *wc);
+    sbuf x;
+    sbuf_init(&x);
+    write_xml(q->w + from, n, &x);
+    int rc = !wc || sbuf_failed(&x) ? cb_errf(err, CB_ENOMEM, "out of memory") : CB_OK;
+    if (rc == CB_OK) {
+        *wc = (write_call){q, from, n};
+        rc = ews_client_submit(q->se->c, q->p->smtp, x.s, on_written, wc, err);
+    }
+    if (rc) free(wc);
+    sbuf_free(&x);
+    return rc;
+}
+
+static int ews_apply(side *s, const person *p, side_write *w, size_t n, side_apply_fn done,
+                     void *ud, cb_err *err)
+{
+    for (size_t i = 1; i < n; i++)
+        if (w[i].op != w[0].op) return cb_errf(err, CB_EINVAL, "one operation per batch");
+    apply_req *q = calloc(1, sizeof *q);
+    if (!q) return cb_errf(err, CB_ENOMEM, "out of memory");
+    *q = (apply_req){(side_ews *)s, p, w, n, 1, done, ud};
+    int rc = write_send(q, 0, n, err);
+    if (rc) free(q);
+    return rc;
+}
+
+/* ---- find_tag: FindItem ---------------------------------------------------- */
+
+typedef struct find_req {
+    char tag[64];
+    side_found_fn done;
+    void *ud;
+} find_req;
+
+static void on_found(void *ud, const ews_response *r, const cb_err *err)
+{
+    find_req *q = ud;
+    side_found_fn done = q->done;
+    void *cud = q->ud;
+    cb_err e = {0};
+    const ews_found *f = NULL;
+    if (r && r->nmsgs && !r->msgs[0].ok) cb_errf(&e, CB_EREMOTE, "FindItem by tag failed: %s",
+                                                 r->msgs[0].code);
+    for (size_t i = 0; r && !e.code && i < r->nfound && !f; i++)
+        if (!strcmp(r->found[i].tag, q->tag)) f = &r->found[i];
+    free(q);
+    if (!r) done(cud, 0, NULL, NULL, err);
+    else if (e.code) done(cud, 0, NULL, NULL, &e);
+    else done(cud, f != NULL, f ? f->item_id : NULL, f ? f->change_key : NULL, NULL);
+}
+
+static int ews_find_tag(side *s, const person *p, const char *tag, side_found_fn done, void *ud,
+                        cb_err *err)
+{
+    side_ews *se = (side_ews *)s;
+    find_req *q = calloc(1, sizeof *q);
+    sbuf x;
+    sbuf_init(&x);
+    ews_ops_find_by_tag(&x, tag);
+    int rc = !q || sbuf_failed(&x) ? cb_errf(err, CB_ENOMEM, "out of memory") : CB_OK;
+    if (rc == CB_OK) {
+        snprintf(q->tag, sizeof q->tag, "%s", tag);
+        q->done = done;
+        q->ud = ud;
+        rc = ews_client_submit(se->c, p->smtp, x.s, on_found, q, err);
+    }
+    if (rc) free(q);
+    sbuf_free(&x);
+    return rc;
+}
+
+/* ---- the rest of the contract --------------------------------------------- */
+
+static int ews_place(side *s, const person *p, const ews_event *ev, char id[1024], cb_err *err)
+{
+    (void)s, (void)p, (void)ev, (void)err;
+    id[0] = '\0';   /* Exchange names new items */
+    return CB_OK;
+}
+
+static int ews_covers(const char *have, const char *seen)
+{
+    return *seen && !strcmp(have, seen);
+}
+
+static void on_stream(void *ud, const char *smtp)
+{
+    side_ews *se = ud;
+    const person *p = people_by_smtp(se->people, smtp);
+    if (p && se->signal) se->signal(se->signal_ud, p);
+}
+
+static int ews_subscribe(side *s, side_signal_fn fn, void *ud, cb_err *err)
+{
+    side_ews *se = (side_ews *)s;
+    se->signal = fn;
+    se->signal_ud = ud;
+    int rc = ews_stream_new(se->evb, se->cfg, se->people, on_stream, se, &se->stream, err);
+    if (rc == CB_OK) ews_stream_start(se->stream);
+    return rc;
+}
+
+static void ews_unsubscribe(side *s, FILE *log)
+{
+    side_ews *se = (side_ews *)s;
+    if (!se->stream) return;
+    ews_stream_stop(se->stream);
+    ews_stream_stats st = ews_stream_get_stats(se->stream);
+    if (log)
+        fprintf(log, "calbridge: streams: %ld subscribed, %ld connections (%ld closed by the "
+                     "server, %ld lost), %ld envelopes, %ld notifications, %ld heartbeats, "
+                     "%ld re-subscribed\n", st.subscribed, st.connections, st.closed, st.dropped,
+                st.envelopes, st.notifications, st.heartbeats, st.resubscribed);
+}
+
+static int ews_check(side *s, cb_err *err)
+{
+    (void)s, (void)err;
+    return CB_OK;   /* what impersonation allows shows per mailbox (CB_EMAILBOX) */
+}
+
+static void ews_close(side *s)
+{
+    side_ews *se = (side_ews *)s;
+    ews_stream_free(se->stream);
+    ews_client_free(se->c);
+    free(se);
+}
+
+static const side_ops EWS_OPS = {
+    .name = "Exchange", .half = SIDE_EXCHANGE, .per_person = 1,
+    .read = ews_read, .fetch = ews_fetch, .apply = ews_apply, .find_tag = ews_find_tag,
+    .place = ews_place, .covers = ews_covers, .subscribe = ews_subscribe,
+    .unsubscribe = ews_unsubscribe, .check = ews_check, .close = ews_close,
+};
+
+int side_ews_open(struct event_base *base, const config *cfg, const people *people,
+                  const tzmap *tz, side **out, cb_err *err)
+{
+    *out = NULL;
+    side_ews *se = calloc(1, sizeof *se);
+    if (!se) return cb_errf(err, CB_ENOMEM, "out of memory");
+    *se = (side_ews){{&EWS_OPS}, base, cfg, people, tz, NULL, NULL, NULL, NULL};
+    int rc = ews_client_new(base, cfg, &se->c, err);
+    if (rc) {
+        free(se);
+        return rc;
+    }
+    *out = &se->base;
+    return CB_OK;
+}
