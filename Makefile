@@ -25,7 +25,8 @@ CLI     := bridge/sides.c bridge/cli/config.c bridge/cli/report.c bridge/cli/tra
 BRIDGE  := $(APPLE) $(EXCH) $(ENGINE) $(CLI)
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
-UNITS   := test_people test_config test_store test_keys test_rules test_ews_xml test_ical_in test_mapping
+UNITS   := test_people test_config test_store test_keys test_rules test_engine test_ews_xml test_ical_in \
+           test_mapping
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
@@ -59,6 +60,10 @@ $(B)/ccsload: $(B)/tests/ccsload.o $(LIBOBJ)
 
 $(B)/bothsides: $(B)/tests/bothsides.o $(MAPPING:%.c=$(B)/%.o)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The engine's tests run it on two in-memory sides (tests/unit/fake_side.c).
+$(B)/test_engine: $(B)/tests/unit/fake_side.o
+$(B)/asan/test_engine: $(B)/asan/tests/unit/fake_side.o
 
 $(B)/test_%: $(B)/tests/unit/test_%.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

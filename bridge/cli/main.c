@@ -334,15 +334,24 @@ static int count_entry(void *ud, const char *name, const char *value)
     return 0;
 }
 
+/* A state read that failed makes `status` say so and exit 1: what it
+ * prints is then incomplete, never a default passed off as the state. */
+static int readable(app *a, int rc)
+{
+    if (rc == CB_OK || rc == CB_ENOTFOUND) return 1;
+    a->rc = 1;
+    return 0;
+}
+
 /* Events that could not be carried stay listed until carried or gone. */
-static void print_failed_list(store_txn *t)
+static void print_failed_list(app *a, store_txn *t)
 {
     long n = 0, shown = 0;
     char prefix[STORE_KEY_MAX];
     key_prefix(KEY_FAILED, NULL, prefix);
-    store_each(t, prefix, count_entry, &n, NULL);
+    if (!readable(a, store_each(t, prefix, count_entry, &n, NULL))) n = -1;
     printf("not carried     %ld%s\n", n, n > 50 ? " (the first 50:)" : "");
-    store_each(t, prefix, print_failed, &shown, NULL);
+    readable(a, store_each(t, prefix, print_failed, &shown, NULL));
 }
 
 static void print_plan(app *a)
@@ -395,7 +404,7 @@ static void print_people(app *a, store_txn *t)
     size_t n = a->people->n;
     long *apple = calloc(n + 1, sizeof *apple), total = 0;
     const char **owners = calloc(n + 1, sizeof *owners);
-    store_link_each(t, count_link, &total, NULL);
+    if (!readable(a, store_link_each(t, count_link, &total, NULL))) total = -1;
     int have_apple = 0;
     pg_source *pg = NULL;
     cb_err e;
@@ -409,16 +418,16 @@ static void print_people(app *a, store_txn *t)
     for (size_t i = 0; i < n; i++) {
         const person *p = &a->people->v[i];
         authority auth = AUTHORITY_APPLE;
-        store_authority_get(t, p->owner_uid, &auth, NULL);
+        int known = readable(a, store_authority_get(t, p->owner_uid, &auth, NULL));
         char name[STORE_KEY_MAX], step[64] = "", lag[96], ap[16] = "?";
         key_name(KEY_CUTOVER, p->owner_uid, name);
-        store_get(t, name, step, sizeof step, NULL);
+        if (!readable(a, store_get(t, name, step, sizeof step, NULL))) snprintf(step, sizeof step, "?");
         describe_lag(t, p->owner_uid, lag, sizeof lag);
         if (have_apple) snprintf(ap, sizeof ap, "%ld", apple[i]);
         long linked = 0;
-        store_link_count(t, p->owner_uid, &linked, NULL);
+        if (!readable(a, store_link_count(t, p->owner_uid, &linked, NULL))) linked = -1;
         printf("  %-36s %-26s %4d %-8s %-9s %6s %6ld  %s%s%s\n", p->owner_uid, p->smtp, p->wave,
-               person_kind_name(p->kind), authority_name(auth), ap, linked, lag,
+               person_kind_name(p->kind), known ? authority_name(auth) : "unreadable", ap, linked, lag,
                *step && strcmp(step, "done") ? "; cutover at " : "", strcmp(step, "done") ? step : "");
     }
     printf("links           %ld\n", total);
@@ -455,25 +464,26 @@ static int cmd_status(const char *conf, int argc, char **argv)
         printf("conflicts (edits on a mirror side, overwritten by the authoritative side):\n");
         char prefix[STORE_KEY_MAX];
         key_prefix(KEY_CONFLICT, NULL, prefix);
-        store_each(t, prefix, print_conflict, &n, NULL);
+        readable(&a, store_each(t, prefix, print_conflict, &n, NULL));
         printf("%ld conflicts\n", n);
-        store_abort(t);
-        free_app(&a);
-        return 0;
+    } else {
+        char cursor[96] = "none (the first pass scans everything)", last[512] = "none";
+        readable(&a, store_get(t, KEY_CURSOR_APPLE, cursor, sizeof cursor, NULL));
+        readable(&a, store_get(t, KEY_LAST_ERROR, last, sizeof last, NULL));
+        long intents = 0;
+        if (!readable(&a, store_intent_each(t, count_intent, &intents, NULL))) intents = -1;
+        print_people(&a, t);
+        print_failed_list(&a, t);
+        printf("cursor          %s\n", cursor);
+        printf("pending intents %ld\n", intents);
+        printf("last error      %s\n", last);
     }
-    char cursor[96] = "none (the first pass scans everything)", last[512] = "none";
-    store_get(t, KEY_CURSOR_APPLE, cursor, sizeof cursor, NULL);
-    store_get(t, KEY_LAST_ERROR, last, sizeof last, NULL);
-    long intents = 0;
-    store_intent_each(t, count_intent, &intents, NULL);
-    print_people(&a, t);
-    print_failed_list(t);
     store_abort(t);
-    printf("cursor          %s\n", cursor);
-    printf("pending intents %ld\n", intents);
-    printf("last error      %s\n", last);
+    int rc = a.rc;
+    if (rc) fprintf(stderr, "calbridge: status: part of the state could not be read; what is "
+                            "shown as -1, ? or unreadable is unknown\n");
     free_app(&a);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -194,7 +194,9 @@ static int expect_event(cut *c, cperson *cp, store_txn *t, const side_change *ch
     memset(x, 0, sizeof *x);
     snprintf(x->key, sizeof x->key, "%s", ch->id);
     link_rec l;
-    if (store_link_get(t, x->key, &l, NULL) == CB_OK) snprintf(x->item_id, sizeof x->item_id, "%s", l.item_id);
+    int rc = store_link_get(t, x->key, &l, NULL);
+    if (rc == CB_OK) snprintf(x->item_id, sizeof x->item_id, "%s", l.item_id);
+    else if (rc != CB_ENOTFOUND) return rc;   /* unread is not "missing" */
     content_print(ev, c->o->tz, x->apple);
     return CB_OK;
 }

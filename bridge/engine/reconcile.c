@@ -587,8 +587,12 @@ static void guard(unit *u, store_txn *t)
         for (size_t j = 0; j < u->nworks; j++)
             dels += u->works[j]->p == p && u->works[j]->in.op == OP_DELETE;
         if (!dels) continue;
+        /* Counted once a pass, as the pass found them: what earlier pages
+         * deleted counts too (fewer than mass_delete_min can go before the
+         * guard sees a mass). */
         if (!r->counted[x] && r->dels[x] + dels >= r->d.cfg->mass_delete_min) {
             if (store_link_count(t, p->owner_uid, &r->links0[x], NULL) != CB_OK) r->links0[x] = -1;
+            else r->links0[x] += r->dels[x];
             r->counted[x] = 1;
         }
         if (!rules_guard_holds(r->d.cfg, r->d.force_delete, r->dels[x] + dels, r->links0[x])) {
@@ -654,14 +658,25 @@ static void submit(unit *u, work **wk, size_t n);
 /* Links the item a look-up by tag found for intent in, and drops the
  * intent, in one transaction (never the intent alone: the item would be
  * orphaned and created a second time). */
+/* The link of key as it is, or an empty one; a read failure is returned. */
+static int link_or_new(store_txn *t, const char *key, link_rec *l)
+{
+    int rc = store_link_get(t, key, l, NULL);
+    if (rc == CB_ENOTFOUND) memset(l, 0, sizeof *l);
+    return rc == CB_ENOTFOUND ? CB_OK : rc;
+}
+
 static int adopt(reconcile *r, const intent_rec *in, const char *id, const char *version,
                  cb_err *err)
 {
     store_txn *t;
+    link_rec l;
     int rc = store_begin(r->d.st, 1, &t, err);
     if (rc) return rc;
-    link_rec l;
-    if (store_link_get(t, in->key, &l, NULL) != CB_OK) memset(&l, 0, sizeof l);
+    if ((rc = link_or_new(t, in->key, &l))) {
+        store_abort(t);
+        return cb_errf(err, rc, "reading the link of %s failed", in->key);
+    }
     char rev[32];
     snprintf(rev, sizeof rev, "%lld", in->revision);
     side_id target = in->target == SIDE_APPLE ? SIDE_APPLE : SIDE_EXCHANGE;
@@ -724,7 +739,7 @@ static int applied(unit *u, store_txn *t, work *w, const side_write *sw)
         if (rc == CB_ENOTFOUND) rc = CB_OK;
     } else {
         link_rec l;
-        if (store_link_get(t, w->in.key, &l, NULL) != CB_OK) memset(&l, 0, sizeof l);
+        if ((rc = link_or_new(t, w->in.key, &l))) return rc;
         half_set(r->from, &l, w->p->smtp, w->in.from_id, w->in.from_version);
         half_set(r->to, &l, w->p->smtp, *sw->new_id ? sw->new_id : w->in.item_id, sw->version);
         snprintf(l.fingerprint, sizeof l.fingerprint, "%s", sw->incomplete ? "" : w->fp);
