@@ -1358,7 +1358,9 @@ int reconcile_pass(reconcile *r, side_id from, const char *const *owners, size_t
     r->done = done;
     r->ud = ud;
     if (from == SIDE_APPLE) r->d.rep->people = (long)r->nsel;
-    return recover(r, err);
+    int rc = recover(r, err);
+    if (rc) r->running = 0;   /* not started: done will not be called */
+    return rc;
 }
 
 typedef struct queued_ctx {
