@@ -455,9 +455,20 @@ static void master_lists(parse_state *ps, xmlNode *root)
             master_lists(ps, n->children);
             continue;
         }
-        char *uid = text(n, "UID");
-        ews_event *ev = event_of(ps, uid);
+        char *uid = text(n, "UID"), *id = attr(child(n, "ItemId"), "Id");
+        /* An item that carries no UID (one its client made without) is
+         * its own event, named by its ItemId: its lists belong to it, and
+         * the same item listed twice gets them twice. */
+        if (!uid && id) uid = strdup(id);
+        ews_event *ev = NULL;
+        for (size_t i = 0; i < ps->n && !ev; i++)
+            if (uid && ps->ev[i]->uid && !strcmp(ps->ev[i]->uid, uid) && ps->ev[i]->n &&
+                ps->ev[i]->items[0]->has_recurrence && !ps->ev[i]->items[0]->nocc &&
+                (!id || !ps->ev[i]->item_id || !strcmp(ps->ev[i]->item_id, id)))
+                ev = ps->ev[i];
+        if (!ev) ev = event_of(ps, uid);
         free(uid);
+        free(id);
         if (!ev) continue;
         ews_item *master = ev->items[0];
         for (xmlNode *d = child(child(n, "DeletedOccurrences"), "DeletedOccurrence"); d; d = d->next) {

@@ -272,6 +272,22 @@ static void work_free(work *w)
 
 static int fetch_add(unit *u, const side_change *c, const char *entry)
 {
+    /* A page may list one item twice (created, then changed): it is
+     * fetched once, as it is now. */
+    for (size_t i = 0; i < u->nfetch; i++) {
+        fetch_ent *f = &u->fetch[i];
+        if (f->p != c->p || strcmp(f->id, c->id)) continue;
+        char *v = strdup(c->version), *e = entry ? strdup(entry) : NULL;
+        if (!v || (entry && !e)) {
+            free(v);
+            free(e);
+            return CB_ENOMEM;
+        }
+        free(f->version);
+        f->version = v;
+        if (e) free(f->entry), f->entry = e;
+        return CB_OK;
+    }
     fetch_ent *v = realloc(u->fetch, (u->nfetch + 1) * sizeof *v);
     if (!v) return CB_ENOMEM;
     u->fetch = v;

@@ -4,7 +4,12 @@
  * the impersonated mailbox from the ExchangeImpersonation header, validates
  * the request body against the official EWS schemas (answering a failure
  * with the ErrorSchemaValidation fault Exchange sends), and runs the
- * operation in sim_ops. Test hooks live under /sim/:
+ * operation in sim_ops. It models Exchange, not calbridge, and links
+ * nothing of it: its string buffer (sim_buf.c), its recurrence expansion,
+ * InstanceIndex and time zones (sim_recur.c, from Microsoft's documentation
+ * and CLDR's windowsZones.xml) are its own, so that the tests compare
+ * calbridge with an independent reading of the documentation. Test hooks
+ * live under /sim/:
  *   GET  /sim/dump     one line per item (see sim_store_dump)
  *   GET  /sim/log      one line per request: ms op mailbox outcome anchor send
  *   POST /sim/reset    forget every item and the log
@@ -67,6 +72,8 @@
 
 #include "sim_ops.h"
 
+#define WINDOWS_ZONES "/usr/share/unicode/cldr/common/supplemental/windowsZones.xml"
+
 #define NS_SOAP "http://schemas.xmlsoap.org/soap/envelope/"
 #define NS_T "http://schemas.microsoft.com/exchange/services/2006/types"
 
@@ -83,7 +90,7 @@ typedef struct sim {
     int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
     char reject[256];
     char fault_mailbox[256];
-    sbuf log;
+    sim_buf log;
     struct timespec t0;
     char schema_error[1024];
 } sim;
@@ -106,41 +113,41 @@ static void reply(struct evhttp_request *req, int code, const char *type, const 
 
 static void soap_reply(struct evhttp_request *req, int code, const char *body)
 {
-    sbuf b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+    sim_buf b;
+    sim_buf_init(&b);
+    sim_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
                     "<s:Envelope xmlns:s=\"%s\"><s:Header><h:ServerVersionInfo "
                     "MajorVersion=\"15\" MinorVersion=\"1\" MajorBuildNumber=\"2507\" "
                     "MinorBuildNumber=\"6\" Version=\"V2017_07_11\" "
                     "xmlns:h=\"%s\" xmlns=\"%s\"/></s:Header><s:Body>%s</s:Body></s:Envelope>",
                 NS_SOAP, NS_T, NS_T, body);
     reply(req, code, "text/xml; charset=utf-8", b.s);
-    sbuf_free(&b);
+    sim_buf_free(&b);
 }
 
 static void fault(struct evhttp_request *req, const char *code, const char *text,
                   const char *extra)
 {
-    sbuf b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "<s:Fault><faultcode xmlns:a=\"%s\">a:%s</faultcode>"
+    sim_buf b;
+    sim_buf_init(&b);
+    sim_buf_printf(&b, "<s:Fault><faultcode xmlns:a=\"%s\">a:%s</faultcode>"
                     "<faultstring xml:lang=\"en-US\">", NS_T, code);
-    sbuf_xml(&b, text);
-    sbuf_printf(&b, "</faultstring><detail><e:ResponseCode "
+    sim_buf_xml(&b, text);
+    sim_buf_printf(&b, "</faultstring><detail><e:ResponseCode "
                     "xmlns:e=\"http://schemas.microsoft.com/exchange/services/2006/errors\">%s"
                     "</e:ResponseCode><e:Message "
                     "xmlns:e=\"http://schemas.microsoft.com/exchange/services/2006/errors\">",
                 code);
-    sbuf_xml(&b, text);
-    sbuf_printf(&b, "</e:Message>%s</detail></s:Fault>", extra ? extra : "");
+    sim_buf_xml(&b, text);
+    sim_buf_printf(&b, "</e:Message>%s</detail></s:Fault>", extra ? extra : "");
     soap_reply(req, 500, b.s);
-    sbuf_free(&b);
+    sim_buf_free(&b);
 }
 
 static void log_line(sim *s, const char *op, const char *mailbox, const char *outcome,
                      const char *anchor, const char *send)
 {
-    sbuf_printf(&s->log, "%ld\t%s\t%s\t%s\t%s\t%s\n", now_ms(s), op ? op : "-",
+    sim_buf_printf(&s->log, "%ld\t%s\t%s\t%s\t%s\t%s\n", now_ms(s), op ? op : "-",
                 mailbox ? mailbox : "-", outcome, anchor ? anchor : "-", send ? send : "-");
 }
 
@@ -340,8 +347,8 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         log_line(s, "GetStreamingEvents", mailbox, "stream-open", anchor, NULL);
         stream_start(s, req, op, mailbox);
     } else {
-        sbuf out;
-        sbuf_init(&out);
+        sim_buf out;
+        sim_buf_init(&out);
         const char *name = sim_ops_dispatch(s->store, mailbox, op, &out);
         if (name && s->drop_after > 0) {
             s->drop_after--;
@@ -355,7 +362,7 @@ static void handle_ews(sim *s, struct evhttp_request *req)
             log_line(s, (const char *)op->name, mailbox, "unsupported", anchor, NULL);
             fault(req, "ErrorInvalidRequest", "This operation is not simulated.", NULL);
         }
-        sbuf_free(&out);
+        sim_buf_free(&out);
     }
     xmlFree(mailbox);
     xmlFreeDoc(doc);
@@ -374,10 +381,10 @@ struct stream {
     char mailbox[256];
 };
 
-static void envelope(sbuf *b, const char *cls, const char *code, const char *inner,
+static void envelope(sim_buf *b, const char *cls, const char *code, const char *inner,
                      const char *status)
 {
-    sbuf_printf(b, "<Envelope xmlns=\"%s\"><soap11:Header xmlns:soap11=\"%s\"><ServerVersionInfo "
+    sim_buf_printf(b, "<Envelope xmlns=\"%s\"><soap11:Header xmlns:soap11=\"%s\"><ServerVersionInfo "
                    "MajorVersion=\"15\" MinorVersion=\"1\" MajorBuildNumber=\"2507\" "
                    "MinorBuildNumber=\"6\" Version=\"V2017_07_11\" xmlns=\"%s\"/></soap11:Header>"
                    "<soap11:Body xmlns:soap11=\"%s\"><m:GetStreamingEventsResponse "
@@ -386,10 +393,10 @@ static void envelope(sbuf *b, const char *cls, const char *code, const char *inn
                    "ResponseClass=\"%s\">",
                 NS_SOAP, NS_SOAP, NS_T, NS_SOAP, NS_T, cls);
     if (strcmp(code, "NoError"))
-        sbuf_cat(b, "<m:MessageText>The subscription is no longer valid.</m:MessageText>");
-    sbuf_printf(b, "<m:ResponseCode>%s</m:ResponseCode>%s", code, inner ? inner : "");
-    if (status) sbuf_printf(b, "<m:ConnectionStatus>%s</m:ConnectionStatus>", status);
-    sbuf_cat(b, "</m:GetStreamingEventsResponseMessage></m:ResponseMessages>"
+        sim_buf_cat(b, "<m:MessageText>The subscription is no longer valid.</m:MessageText>");
+    sim_buf_printf(b, "<m:ResponseCode>%s</m:ResponseCode>%s", code, inner ? inner : "");
+    if (status) sim_buf_printf(b, "<m:ConnectionStatus>%s</m:ConnectionStatus>", status);
+    sim_buf_cat(b, "</m:GetStreamingEventsResponseMessage></m:ResponseMessages>"
                 "</m:GetStreamingEventsResponse></soap11:Body></Envelope>");
 }
 
@@ -414,7 +421,7 @@ static void on_stream_close(struct evhttp_connection *c, void *ud)
 }
 
 /* Writes b as two chunks cut in the middle: clients must reassemble. */
-static void stream_write(stream *st, const sbuf *b)
+static void stream_write(stream *st, const sim_buf *b)
 {
     size_t half = b->len / 2;
     struct evbuffer *o = evbuffer_new();
@@ -436,14 +443,14 @@ static void stream_end(stream *st)
 /* The first half of an envelope, then the connection is cut. */
 static void stream_drop(stream *st)
 {
-    sbuf b;
-    sbuf_init(&b);
+    sim_buf b;
+    sim_buf_init(&b);
     envelope(&b, "Success", "NoError", NULL, "OK");
     struct evbuffer *o = evbuffer_new();
     evbuffer_add(o, b.s, b.len / 2);
     evhttp_send_reply_chunk(st->req, o);
     evbuffer_free(o);
-    sbuf_free(&b);
+    sim_buf_free(&b);
     log_line(st->s, "GetStreamingEvents", st->mailbox, "stream-dropped", NULL, NULL);
     struct evhttp_connection *c = evhttp_request_get_connection(st->req);
     evhttp_connection_set_closecb(c, NULL, NULL);
@@ -452,20 +459,20 @@ static void stream_drop(stream *st)
 }
 
 /* 1 when some subscription of the stream is gone: error envelope sent. */
-static int stream_check(stream *st, sbuf *b)
+static int stream_check(stream *st, sim_buf *b)
 {
-    sbuf bad;
-    sbuf_init(&bad);
+    sim_buf bad;
+    sim_buf_init(&bad);
     for (size_t i = 0; i < st->n; i++)
         if (!sim_store_sub_ok(st->s->store, st->ids[i]))
-            sbuf_printf(&bad, "<t:SubscriptionId>%s</t:SubscriptionId>", st->ids[i]);
+            sim_buf_printf(&bad, "<t:SubscriptionId>%s</t:SubscriptionId>", st->ids[i]);
     if (!bad.len) return 0;
-    sbuf inner;
-    sbuf_init(&inner);
-    sbuf_printf(&inner, "<m:ErrorSubscriptionIds>%s</m:ErrorSubscriptionIds>", bad.s);
+    sim_buf inner;
+    sim_buf_init(&inner);
+    sim_buf_printf(&inner, "<m:ErrorSubscriptionIds>%s</m:ErrorSubscriptionIds>", bad.s);
     envelope(b, "Error", "ErrorSubscriptionNotFound", inner.s, "Closed");
-    sbuf_free(&inner);
-    sbuf_free(&bad);
+    sim_buf_free(&inner);
+    sim_buf_free(&bad);
     return 1;
 }
 
@@ -480,18 +487,18 @@ static void on_stream_tick(evutil_socket_t fd, short what, void *ud)
         stream_drop(st);
         return;
     }
-    sbuf b;
-    sbuf_init(&b);
+    sim_buf b;
+    sim_buf_init(&b);
     int closing = stream_check(st, &b);
     for (size_t i = 0; i < st->n && !closing; i++) {
-        sbuf notes;
-        sbuf_init(&notes);
-        sbuf_cat(&notes, "<m:Notifications>");
+        sim_buf notes;
+        sim_buf_init(&notes);
+        sim_buf_cat(&notes, "<m:Notifications>");
         if (sim_store_sub_events(s->store, st->ids[i], &notes)) {
-            sbuf_cat(&notes, "</m:Notifications>");
+            sim_buf_cat(&notes, "</m:Notifications>");
             envelope(&b, "Success", "NoError", notes.s, NULL);
         }
-        sbuf_free(&notes);
+        sim_buf_free(&notes);
     }
     long now = now_ms(s);
     if (!closing && now >= st->deadline) {
@@ -505,7 +512,7 @@ static void on_stream_tick(evutil_socket_t fd, short what, void *ud)
                  NULL, NULL);
         stream_write(st, &b);
     }
-    sbuf_free(&b);
+    sim_buf_free(&b);
     if (closing) stream_end(st);
 }
 
@@ -589,16 +596,16 @@ static void on_request(struct evhttp_request *req, void *ud)
         evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
         handle_ews(s, req);
     } else if (!strcmp(path, "/sim/dump")) {
-        sbuf b;
-        sbuf_init(&b);
+        sim_buf b;
+        sim_buf_init(&b);
         sim_store_dump(s->store, &b);
         reply(req, 200, "text/plain", b.s ? b.s : "");
-        sbuf_free(&b);
+        sim_buf_free(&b);
     } else if (!strcmp(path, "/sim/log")) {
         reply(req, 200, "text/plain", s->log.s ? s->log.s : "");
     } else if (!strcmp(path, "/sim/reset")) {
         sim_store_reset(s->store);
-        sbuf_free(&s->log);
+        sim_buf_free(&s->log);
         reply(req, 200, "text/plain", "reset\n");
     } else if (!strcmp(path, "/sim/control")) {
         handle_control(s, req);
@@ -648,10 +655,10 @@ int main(int argc, char **argv)
     }
     s.heartbeat_ms = 5000;
     s.minute_ms = 60000;
-    tzmap *tz = NULL;
-    cb_err e;
-    if (tzmap_load(TZMAP_CLDR_PATH, TZMAP_TZDATA_PATH, &tz, &e)) {
-        fprintf(stderr, "ewssim: %s\n", e.msg);
+    /* Windows time zone Ids, as CLDR (Debian's unicode-cldr-core) names them. */
+    sim_zones *tz = sim_zones_load(WINDOWS_ZONES);
+    if (!tz) {
+        fprintf(stderr, "ewssim: cannot read %s\n", WINDOWS_ZONES);
         return 1;
     }
     s.store = sim_store_new(tz);
@@ -685,8 +692,8 @@ int main(int argc, char **argv)
     event_base_free(base);
     while (s.streams) stream_end(s.streams);   /* ends the replies libevent holds */
     sim_store_free(s.store);
-    tzmap_free(tz);
-    sbuf_free(&s.log);
+    sim_zones_free(tz);
+    sim_buf_free(&s.log);
     if (s.schema) xmlSchemaFree(s.schema);
     xmlCleanupParser();
     return 0;

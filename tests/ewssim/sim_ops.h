@@ -8,7 +8,8 @@
  *
  * Subscribe/Unsubscribe keep streaming subscriptions, each a position in
  * that change log; GetUserAvailability answers MergedFreeBusy from the
- * calendar items, recurrences expanded as Exchange does (recur.h).
+ * calendar items, recurrences expanded as Exchange does (sim_recur.h, the
+ * simulator's own: it links nothing of calbridge).
  *
  * sim_ops_dispatch() runs one already schema-validated request body element
  * for one mailbox and appends the response body (the element that goes into
@@ -18,31 +19,31 @@
 #define SIM_OPS_H
 
 #include <libxml/tree.h>
-#include "../../mapping/sbuf.h"
-#include "../../mapping/tzmap.h"
+#include "sim_buf.h"
+#include "sim_recur.h"
 
 typedef struct sim_store sim_store;
 
-/* tz expands recurrences for GetUserAvailability. */
-sim_store *sim_store_new(const tzmap *tz);
+/* zones places recurrences in time (GetUserAvailability, InstanceIndex). */
+sim_store *sim_store_new(const sim_zones *zones);
 void sim_store_free(sim_store *s);
 void sim_store_reset(sim_store *s);
 
 /* Returns the operation name handled ("CreateItem", ...), or NULL if the
  * operation is not simulated (out then holds nothing). */
 const char *sim_ops_dispatch(sim_store *s, const char *mailbox, xmlNode *op,
-                             sbuf *out);
+                             sim_buf *out);
 
 /* One line per item: mailbox, folder, ItemId, ChangeKey, source stamp, tag,
  * UID, Subject, Start, End, tab-separated. */
-void sim_store_dump(sim_store *s, sbuf *out);
+void sim_store_dump(sim_store *s, sim_buf *out);
 
 /* Streaming: whether a subscription is live; the Notification element for
  * the changes since it was last asked (returns how many events, 0 = none
  * and nothing written); every subscription expired at once; every
  * SyncState made invalid. */
 int sim_store_sub_ok(sim_store *s, const char *id);
-size_t sim_store_sub_events(sim_store *s, const char *id, sbuf *out);
+size_t sim_store_sub_events(sim_store *s, const char *id, sim_buf *out);
 void sim_store_expire_subs(sim_store *s);
 void sim_store_invalidate_sync(sim_store *s);
 /* on: every SyncFolderItems answers IncludesLastItemInRange false; on > 1:

@@ -505,9 +505,57 @@ static void fuzz_findings_stay_fixed(void **st)
     sbuf_free(&b);
 }
 
+/* A series made in Exchange by a client that set no UID (Exchange's own
+ * answer then has none in our property set): its deleted occurrence must
+ * still become an EXDATE. The simulator's own expansion found this one,
+ * where the old simulator, sharing this parser, agreed with the loss. */
+static void deleted_occurrence_of_a_series_without_uid(void **st)
+{
+    (void)st;
+    const char *xml =
+        "<m:GetItemResponse xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\" "
+        "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\"><m:ResponseMessages>"
+        "<m:GetItemResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode>"
+        "<m:Items><t:CalendarItem><t:ItemId Id=\"AAMk1\" ChangeKey=\"CK1\"/>"
+        "<t:Subject>Exchange series</t:Subject><t:Start>2026-12-17T07:00:00Z</t:Start>"
+        "<t:End>2026-12-17T08:00:00Z</t:End><t:LegacyFreeBusyStatus>Busy</t:LegacyFreeBusyStatus>"
+        "<t:CalendarItemType>RecurringMaster</t:CalendarItemType><t:Recurrence><t:DailyRecurrence>"
+        "<t:Interval>2</t:Interval></t:DailyRecurrence><t:NumberedRecurrence>"
+        "<t:StartDate>2026-12-17</t:StartDate><t:NumberOfOccurrences>5</t:NumberOfOccurrences>"
+        "</t:NumberedRecurrence></t:Recurrence><t:DeletedOccurrences><t:DeletedOccurrence>"
+        "<t:Start>2026-12-19T07:00:00Z</t:Start></t:DeletedOccurrence></t:DeletedOccurrences>"
+        "<t:StartTimeZone Id=\"UTC\"/><t:EndTimeZone Id=\"UTC\"/></t:CalendarItem></m:Items>"
+        "</m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse>";
+    ews_event **ev = NULL;
+    size_t n = 0;
+    cb_err e = {0};
+    assert_int_equal(ews_in_parse(xml, strlen(xml), tz, &ev, &n, &e), CB_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0]->items[0]->nocc, 1);
+    assert_int_equal(ev[0]->items[0]->occ[0].index, 2);
+    assert_null(ev[0]->items[0]->occ[0].item);
+    map_ctx mc = ctx();
+    char *ics = ical_out_calendar(ev, n, &mc, &e);
+    assert_non_null(ics);
+    assert_non_null(strstr(ics, "EXDATE:20261219T070000Z"));
+    free(ics);
+    ews_in_events_free(ev, n);
+    /* The same item twice in one answer (its ItemId asked for twice): each
+     * copy keeps its deleted occurrence. */
+    const char *item = strstr(xml, "<t:CalendarItem>"), *end = strstr(xml, "</m:Items>");
+    char twice[4096];
+    snprintf(twice, sizeof twice, "%.*s%.*s%s", (int)(end - xml), xml, (int)(end - item), item, end);
+    assert_int_equal(ews_in_parse(twice, strlen(twice), tz, &ev, &n, &e), CB_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[0]->items[0]->nocc, 1);
+    assert_int_equal(ev[1]->items[0]->nocc, 1);
+    ews_in_events_free(ev, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(deleted_occurrence_of_a_series_without_uid),
         cmocka_unit_test(weekend_day_rule_is_relative_monthly),
         cmocka_unit_test(rrule_shapes),
         cmocka_unit_test(exceptions_and_travel_on_a_series),
