@@ -26,7 +26,7 @@ BRIDGE  := $(APPLE) $(EXCH) $(ENGINE) $(CLI)
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_keys test_rules test_engine test_ews_xml test_ical_in \
-           test_mapping
+           test_mapping test_sim_recur
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c tests/ewssim/sim_buf.c tests/ewssim/sim_recur.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
@@ -66,6 +66,9 @@ $(B)/bothsides: $(B)/tests/bothsides.o $(MAPPING:%.c=$(B)/%.o)
 # The engine's tests run it on two in-memory sides (tests/unit/fake_side.c).
 $(B)/test_engine: $(B)/tests/unit/fake_side.o
 $(B)/asan/test_engine: $(B)/asan/tests/unit/fake_side.o
+# The simulator's expansion is tested on its own, against the documentation.
+$(B)/test_sim_recur: $(B)/tests/ewssim/sim_recur.o
+$(B)/asan/test_sim_recur: $(B)/asan/tests/ewssim/sim_recur.o
 
 $(B)/test_%: $(B)/tests/unit/test_%.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
