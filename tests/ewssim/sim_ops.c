@@ -522,7 +522,6 @@ static void apply_occurrence_updates(sim_occ *o, xmlNode *updates)
             xmlFree(t);
         }
     }
-    o->deleted = 0;
 }
 
 static void occurrence_error(sim_buf *b, const char *op)
@@ -545,6 +544,12 @@ static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
             sim_occ *o = occurrence(s, mailbox, child(c, "OccurrenceItemId"), &m);
             if (!o) {
                 occurrence_error(b, "UpdateItem");
+                continue;
+            }
+            if (o->deleted) {   /* a deleted occurrence cannot be reached, only re-created
+                                 * by setting the pattern again (ResponseCodeType) */
+                msg_error(b, "UpdateItem", "ErrorCalendarOccurrenceIsDeletedFromRecurrence",
+                          "Occurrence was deleted from the recurrence.");
                 continue;
             }
             apply_occurrence_updates(o, child(c, "Updates"));
@@ -604,6 +609,11 @@ static void op_delete(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
             sim_occ *o = occurrence(s, mailbox, c, &m);
             if (!o) {
                 occurrence_error(b, "DeleteItem");
+                continue;
+            }
+            if (o->deleted) {   /* ResponseCodeType, EWS reference */
+                msg_error(b, "DeleteItem", "ErrorCalendarOccurrenceIsDeletedFromRecurrence",
+                          "Occurrence was deleted from the recurrence.");
                 continue;
             }
             o->deleted = 1;

@@ -1,0 +1,45 @@
+# Series as Exchange keeps them ("Update a recurring series by using EWS";
+# ResponseCodeType in the EWS reference): a deleted occurrence cannot be
+# reached again, an index past the pattern is an error, and setting the
+# pattern again drops every exception. calbridge writes a series whole on
+# each change, so its exceptions must survive that reset, and an
+# occurrence restored in Apple must come back in Exchange.
+SE=0000000-0000-0000-0000-00000000000
+SAL=6${SE}a
+SD=$(it_subenv series "$SAL,sal@example.org,1,user")
+cbs() { $B/calbridge -c "$SD/conf" "$@" 2>/dev/null; }
+deleted_starts() {   # deleted_starts MAILBOX ITEMID: its DeletedOccurrences' starts
+    ews_post "$1" "<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id=\"$2\"/></m:ItemIds></m:GetItem>" |
+        grep -o '<t:DeletedOccurrence><t:Start>[^<]*' | sed 's/.*<t:Start>//' | tr '\n' ' '
+}
+occ_post() {   # occ_post MAILBOX MASTER INDEX OPERATION-XML-PREFIX: the ResponseCode
+    ews_post "$1" "<m:DeleteItem DeleteType=\"MoveToDeletedItems\" SendMeetingCancellations=\"SendToNone\"><m:ItemIds><t:OccurrenceItemId RecurringMasterId=\"$2\" InstanceIndex=\"$3\"/></m:ItemIds></m:DeleteItem>" |
+        grep -o '<m:ResponseCode>[^<]*' | sed 's/.*>//'
+}
+
+# The simulator answers as the reference says.
+rid=$(ews_create sal@example.org "Made in Outlook" 2030-03-04T09:00:00Z 2030-03-04T10:00:00Z "<t:Recurrence><t:DailyRecurrence><t:Interval>1</t:Interval></t:DailyRecurrence><t:NumberedRecurrence><t:StartDate>2030-03-04</t:StartDate><t:NumberOfOccurrences>5</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence><t:StartTimeZone Id=\"UTC\"/><t:EndTimeZone Id=\"UTC\"/>")
+check "deleting occurrence 2" "$(occ_post sal@example.org "$rid" 2)" NoError
+check "deleting it again: gone from the recurrence" "$(occ_post sal@example.org "$rid" 2)" ErrorCalendarOccurrenceIsDeletedFromRecurrence
+check "an index past the pattern" "$(occ_post sal@example.org "$rid" 9)" ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange
+ews_post sal@example.org "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" SendMeetingInvitationsOrCancellations=\"SendToNone\"><m:ItemChanges><t:ItemChange><t:ItemId Id=\"$rid\"/><t:Updates><t:SetItemField><t:FieldURI FieldURI=\"calendar:Recurrence\"/><t:CalendarItem><t:Recurrence><t:DailyRecurrence><t:Interval>1</t:Interval></t:DailyRecurrence><t:NumberedRecurrence><t:StartDate>2030-03-04</t:StartDate><t:NumberOfOccurrences>5</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>" >/dev/null
+check "setting the pattern again drops its exceptions" "$(deleted_starts sal@example.org "$rid")" ""
+
+# calbridge keeps an Apple series' exceptions through an update.
+log_before=$(sim_log | wc -l)
+series() {   # series SUMMARY EXDATE-LINE
+    printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//Mac OS X 10.9//EN\r\nBEGIN:VEVENT\r\nUID:sal-series\r\nDTSTAMP:20300101T000000Z\r\nDTSTART:20300311T090000Z\r\nDTEND:20300311T100000Z\r\nSUMMARY:%s\r\nRRULE:FREQ=DAILY;COUNT=5\r\n%bEND:VEVENT\r\nEND:VCALENDAR\r\n' "$1" "$2" >"$SD/s.ics"
+    load put "$SAL" "$SD/s.ics" sal-series.ics
+}
+series "Stand-up" "EXDATE:20300313T090000Z\r\n"
+cbs sync --once >/dev/null
+sid=$(calendar_items sal@example.org | awk -F'\t' '$8 == "Stand-up" {print $3}')
+check "the series reached Exchange with its deleted occurrence" "$(deleted_starts sal@example.org "$sid")" "2030-03-13T09:00:00Z "
+series "Stand-up, renamed" "EXDATE:20300313T090000Z\r\n"
+cbs sync --once >/dev/null
+check "renamed in Apple: the deletion survives the pattern being set again" "$(deleted_starts sal@example.org "$sid")" "2030-03-13T09:00:00Z "
+check "and it is the same item" "$(calendar_items sal@example.org | awk -F'\t' '$3 == "'"$sid"'" {print $8}')" "Stand-up, renamed"
+series "Stand-up, renamed" ""
+cbs sync --once >/dev/null
+check "the occurrence restored in Apple is back in Exchange" "$(deleted_starts sal@example.org "$sid")" ""
+check "no occurrence change was refused" "$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$3 == "sal@example.org" && $4 != "ok"' | wc -l)" 0
