@@ -213,6 +213,12 @@ static void count_write(reconcile *r, side_op op)
                                                                  : &rep->deleted) += 1;
 }
 
+/* The codes that say a side (or the process) cannot go on, not an item. */
+static int side_fault(int code)
+{
+    return code == CB_EIO || code == CB_EREMOTE || code == CB_ENOMEM;
+}
+
 static void unit_fail(unit *u, const cb_err *e)
 {
     if (!u->failed) u->err = *e;
@@ -313,23 +319,23 @@ static int entry_done(store_txn *t, const char *entry)
 }
 
 static int item_failed(unit *u, store_txn *t, const side_change *c, const char *entry,
-                       const char *fmt, const char *why)
+                       const char *why)
 {
-    char name[KEY_MAX], msg[600];
-    snprintf(msg, sizeof msg, fmt, why);
+    char name[KEY_MAX];
     failed_name(u->r->from, c->p, c->id, name);
     u->r->d.rep->failed++;
-    report_add(u->r->d.rep, name, 1, "%s", msg);
-    int rc = store_failed_put(t, name, msg, NULL);
+    report_add(u->r->d.rep, name, 1, "%s", why);
+    int rc = store_failed_put(t, name, why, NULL);
     return rc ? rc : entry_done(t, entry);
 }
 
 /* The link key (the Apple half's id) of an item read from the other half
  * that no link names: the pending creation whose tag it carries, or where
  * the Apple side would place it. Its stamps are the mailbox owner's to
- * edit, so they only ever point into that person's own home. -1: the state
- * names a key outside it (refused). */
-static int key_for(unit *u, store_txn *t, const side_change *c, char key[KEY_MAX], cb_err *err)
+ * edit, so they only ever point into that person's own home: *outside is
+ * set when the state names a key elsewhere (refused). */
+static int key_for(unit *u, store_txn *t, const side_change *c, char key[KEY_MAX], int *outside,
+                   cb_err *err)
 {
     reconcile *r = u->r;
     const person *p = c->p;
@@ -343,7 +349,8 @@ static int key_for(unit *u, store_txn *t, const side_change *c, char key[KEY_MAX
         int rc = OPS(r, SIDE_APPLE)->place(r->d.sides[SIDE_APPLE], p, c->ev, key, err);
         if (rc) return rc;
     }
-    return key_source_owned(key, p->owner_uid) ? CB_OK : -1;
+    *outside = !key_source_owned(key, p->owner_uid);
+    return CB_OK;
 }
 
 /* Content read on the person's authority side: unchanged, or written. */
@@ -359,17 +366,20 @@ static int carry(unit *u, store_txn *t, side_change *c, const char *lkey, link_r
         snprintf(why, sizeof why, "event %s: %s; single items are shown by `calbridge "
                  "translate` but not carried by sync yet", ev->uid ? ev->uid : c->id,
                  ev->warnings ? ev->warnings : "no series");
-        return item_failed(u, t, c, entry, "%s", why);
+        return item_failed(u, t, c, entry, why);
     }
     char key[KEY_MAX];
-    int rc = lkey ? (snprintf(key, sizeof key, "%s", lkey), CB_OK) : key_for(u, t, c, key, &e);
-    if (rc == -1) {
+    int outside = 0;
+    int rc = lkey ? (snprintf(key, sizeof key, "%s", lkey), CB_OK)
+                  : key_for(u, t, c, key, &outside, &e);
+    if (rc == CB_OK && outside) {
         char why[KEY_MAX + 100];
         snprintf(why, sizeof why, "%s item of %s is linked outside their own calendar (%s); "
                  "not written", OPS(r, r->from)->name, c->p->smtp, key);
-        return item_failed(u, t, c, entry, "%s", why);
+        return item_failed(u, t, c, entry, why);
     }
-    if (rc) return item_failed(u, t, c, entry, "%s", e.msg);
+    if (side_fault(rc)) return rc;   /* the side, not the item: the page stops */
+    if (rc) return item_failed(u, t, c, entry, e.msg);
     char fp[17];
     ews_item_fingerprint(ev->items[0], fp);
     if (l && !entry && !strcmp(fp, l->fingerprint)) {
@@ -385,7 +395,7 @@ static int carry(unit *u, store_txn *t, side_change *c, const char *lkey, link_r
     if (r->to == SIDE_APPLE) snprintf(target, sizeof target, "%s", key);
     else if (l) snprintf(target, sizeof target, "%s", half_id(r->to, key, l));
     else if ((rc = OPS(r, r->to)->place(r->d.sides[r->to], c->p, ev, target, &e)))
-        return item_failed(u, t, c, entry, "%s", e.msg);
+        return side_fault(rc) ? rc : item_failed(u, t, c, entry, e.msg);
     work *w = work_add(u, c->p, l ? SIDE_UPDATE : SIDE_CREATE, key, target, c);
     if (!w) return CB_ENOMEM;
     w->ev = ev;
@@ -473,7 +483,7 @@ static int decide(unit *u, store_txn *t, side_change *c, const char *entry)
         r->d.rep->skipped++;
         return entry_done(t, entry);
     }
-    if (c->code) return item_failed(u, t, c, entry, "%s", c->why ? c->why : cb_strerror(c->code));
+    if (c->code) return item_failed(u, t, c, entry, c->why ? c->why : cb_strerror(c->code));
     if (!c->ev) return fetch_add(u, c, entry);
     return carry(u, t, c, linked ? key : NULL, linked ? &l : NULL, entry);
 }
@@ -806,7 +816,7 @@ static int result(unit *u, store_txn *t, work *w, const side_write *sw, int *los
     case CB_EMAILBOX:
     case CB_EIO:
     case CB_EREMOTE:
-    case CB_ENOMEM:
+    case CB_ENOMEM:   /* the person or the side: the intent stays */
         cb_errf(&e, sw->code, "%s", *sw->msg ? sw->msg : cb_strerror(sw->code));
         fault(u, w->p, &e);
         return CB_OK;
@@ -1004,7 +1014,7 @@ static void on_fetched(void *ud, side_item *v, size_t n, const cb_err *err)
         fetch_ent *f = &u->fetch[start + i];
         side_item *it = &v[i];
         int code = it->code == CB_OK && !it->ev ? CB_EPARSE : it->code;
-        if (code == CB_EBUSY || code == CB_EMAILBOX || code == CB_EIO || code == CB_EREMOTE) {
+        if (code == CB_EBUSY || code == CB_EMAILBOX || side_fault(code)) {
             cb_err fe;
             cb_errf(&fe, code, "%s", it->why ? it->why : cb_strerror(code));
             fault(u, p, &fe);   /* not read now: the cursor stays */
