@@ -22,6 +22,12 @@
  *   POST /sim/control?expire=1       every subscription expires (open
  *                      streams get the error envelope and Closed)
  *   POST /sim/control?badsync=1      every SyncState becomes invalid
+ *   POST /sim/control?touch=SMTP     every calendar item of SMTP gets a new
+ *                      ChangeKey, content untouched, as Exchange's own
+ *                      processing does (a reminder firing; "ChangeKey":
+ *                      it changes with any change to the item)
+ * Times are stored and answered in UTC, as Exchange keeps them; a Start or
+ * End sent without an offset is read in the item's StartTimeZone.
  *   POST /sim/control?reject=TEXT    a request whose text contains TEXT is
  *                      refused whole with ErrorSchemaValidation, as Exchange
  *                      refuses a value it does not take ("reject=" ends it)
@@ -579,6 +585,10 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "badsync")) && atoi(v)) {
         sim_store_invalidate_sync(s->store);
         log_line(s, NULL, NULL, "syncstates-invalidated", NULL, NULL);
+    }
+    if ((v = evhttp_find_header(&q, "touch")) && *v) {
+        sim_store_touch(s->store, v);
+        log_line(s, NULL, v, "touched", NULL, NULL);
     }
     evhttp_clear_headers(&q);
     char out[128];

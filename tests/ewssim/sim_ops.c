@@ -109,6 +109,8 @@ void sim_store_free(sim_store *s)
     free(s);
 }
 
+static void normalise_times(sim_store *s, sim_item *it);
+
 static void log_change(sim_store *s, sim_item *it, char kind)
 {
     it->mtime = (long long)time(NULL);
@@ -366,6 +368,7 @@ static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
         snprintf(it->folder, sizeof it->folder, "%s", folder);
         for (xmlNode *f = c->children; f; f = f->next)
             if (f->type == XML_ELEMENT_NODE) set_field(it, f);
+        normalise_times(s, it);
         if (s->n == s->cap) {
             s->cap = s->cap ? s->cap * 2 : 1024;
             s->items = realloc(s->items, s->cap * sizeof *s->items);
@@ -462,6 +465,28 @@ static sim_times times_of(const sim_item *it)
 {
     return (sim_times){field_xml(it, "Start"), field_xml(it, "End"), field_xml(it, "Recurrence"),
                        field_xml(it, "StartTimeZone"), field_xml(it, "IsAllDayEvent")};
+}
+
+/* Exchange keeps times in UTC and answers them so, whatever the client
+ * sent: a wall time is read in the item's StartTimeZone ("Time zones and
+ * EWS in Exchange"). Clients must read them back in that zone. */
+static void normalise_times(sim_store *s, sim_item *it)
+{
+    static const char *const F[] = {"Start", "End"};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < it->nf; i++) {
+            long long t;
+            if (strcmp(it->f[i].name, F[k]) ||
+                sim_recur_utc(s->tz, field_xml(it, "StartTimeZone"), it->f[i].xml, &t))
+                continue;
+            char v[32];
+            sim_buf b;
+            sim_xs_format(t, v);
+            sim_buf_init(&b);
+            sim_buf_printf(&b, "<t:%s>%s</t:%s>", F[k], v, F[k]);
+            free(it->f[i].xml);
+            it->f[i].xml = sim_buf_take(&b);
+        }
 }
 
 /* The start and end of occurrence index (1-based) of a master's pattern,
@@ -579,6 +604,7 @@ static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
                       "passed in the request does not match the current change key for the item.");
         else {
             apply_updates(it, child(c, "Updates"));
+            normalise_times(s, it);
             /* A new pattern or start drops the exceptions, as in Exchange. */
             if (sets_pattern(child(c, "Updates"))) it->nocc = 0;
             it->ck = s->next_ck++;
@@ -1000,6 +1026,15 @@ void sim_store_set_item_busy(sim_store *s, int n)
 void sim_store_set_endless(sim_store *s, int on)
 {
     s->endless = on;
+}
+
+void sim_store_touch(sim_store *s, const char *mailbox)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcasecmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, "calendar")) {
+            s->items[i]->ck = s->next_ck++;
+            log_change(s, s->items[i], 'U');
+        }
 }
 
 void sim_store_invalidate_sync(sim_store *s)

@@ -46,6 +46,10 @@ int sim_store_sub_ok(sim_store *s, const char *id);
 size_t sim_store_sub_events(sim_store *s, const char *id, sim_buf *out);
 void sim_store_expire_subs(sim_store *s);
 void sim_store_invalidate_sync(sim_store *s);
+/* Exchange's own processing (a reminder firing, the Calendar Attendant):
+ * every calendar item of mailbox gets a new ChangeKey and a change in the
+ * log, its content untouched. */
+void sim_store_touch(sim_store *s, const char *mailbox);
 /* on: every SyncFolderItems answers IncludesLastItemInRange false; on > 1:
  * and its SyncState changes every time even with nothing new. */
 void sim_store_set_endless(sim_store *s, int on);

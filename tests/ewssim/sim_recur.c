@@ -534,6 +534,13 @@ static int item_time(const zone *zn, const char *xml, long long *out)
     return 0;
 }
 
+int sim_recur_utc(const sim_zones *z, const char *start_tz, const char *xml, long long *out)
+{
+    zone zn;
+    read_zone(z, start_tz, &zn);
+    return item_time(&zn, xml, out);
+}
+
 size_t sim_recur_expand(const sim_zones *z, const sim_times *t, long long until, size_t max,
                         sim_span *out)
 {

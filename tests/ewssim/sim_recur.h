@@ -43,6 +43,11 @@ typedef struct sim_times {
     const char *start, *end, *recurrence, *start_tz, *all_day;
 } sim_times;
 
+/* A Start or End as Exchange stores it: UTC. xml is the element; one
+ * without an offset is wall time in the StartTimeZone start_tz (NULL: UTC).
+ * -1 when it holds no dateTime. */
+int sim_recur_utc(const sim_zones *z, const char *start_tz, const char *xml, long long *out);
+
 typedef struct sim_span {
     long long start, end;
 } sim_span;
