@@ -13,7 +13,8 @@
  *   failed:<what>         something not carried: a source key, or an
  *                         Exchange item (key_exchange_item)
  *   conflict:<UTC time>:<source key>  an edit on a mirror side
- * and the two fixed names KEY_CURSOR_APPLE and KEY_LAST_ERROR.
+ * and the fixed names KEY_CURSOR_APPLE, KEY_LAST_ERROR and KEY_RECONCILED
+ * (UTC seconds of the last full read of every Exchange calendar).
  */
 #ifndef KEYS_H
 #define KEYS_H
@@ -23,6 +24,7 @@
 #define KEY_MAX 1024                  /* = STORE_KEY_MAX */
 #define KEY_CURSOR_APPLE "cursor:apple"
 #define KEY_LAST_ERROR "meta:last_error"
+#define KEY_RECONCILED "meta:reconciled"
 
 typedef enum {
     KEY_AUTH, KEY_SYNCSTATE, KEY_CUTOVER, KEY_REFETCH, KEY_REPUSH, KEY_LAG, KEY_FAILED,

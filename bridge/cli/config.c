@@ -145,6 +145,8 @@ static int on_coexistence(parse_ctx *x, const char *k, const char *v)
     if (!strcmp(k, "debounce_ms")) return set_int(x, &c->debounce_ms, k, v, 0, 60000, 1);
     if (!strcmp(k, "resync_interval"))
         return set_int(x, &c->resync_interval_ms, k, v, 10, 86400, 1000);
+    if (!strcmp(k, "reconcile_interval"))
+        return set_int(x, &c->reconcile_interval_s, k, v, 0, 2592000, 1);
     return -1;
 }
 
@@ -276,6 +278,7 @@ int config_load(const char *path, config **out, cb_err *err)
     c->heartbeat_ms = 90000;   /* twice Exchange's 45 s heartbeat, as Microsoft's client */
     c->debounce_ms = 2000;
     c->resync_interval_ms = 900000;
+    c->reconcile_interval_s = 86400;
     c->server_version = strdup("Exchange2016");
     c->default_tz = strdup("UTC");
     parse_ctx x = {.c = c, .path = path};

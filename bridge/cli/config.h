@@ -39,6 +39,7 @@ typedef struct config {
     int heartbeat_ms;          /* silence after which a stream is declared dead */
     int debounce_ms;           /* wait after a notification before syncing */
     int resync_interval_ms;    /* SyncFolderItems for every mirrored person anyway */
+    int reconcile_interval_s;  /* a full read of every Exchange calendar; 0 never */
     /* [people] */
     char *people_map;
     char *default_tz;

@@ -85,7 +85,7 @@ enum { HELD_GUARD = 1, HELD_PERSON = 2 };
 struct reconcile {
     reconcile_deps d;
     side_id from, to;
-    int running, outstanding, failed;
+    int running, outstanding, failed, full;
     cb_err err;
     reconcile_done_fn done;
     void *ud;
@@ -1200,7 +1200,7 @@ static unit *unit_new(reconcile *r, const person *const *pp, size_t n, cb_err *e
         if (rc == CB_ENOTFOUND) rc = CB_OK, *buf = '\0';
         store_abort(t);
     }
-    if (rc == CB_OK && (!(u->stored = strdup(buf)) || !(u->cursor = strdup(buf))))
+    if (rc == CB_OK && (!(u->stored = strdup(buf)) || !(u->cursor = strdup(r->full ? "" : buf))))
         rc = cb_errf(err, CB_ENOMEM, "out of memory");
     free(buf);
     if (rc) {
@@ -1362,10 +1362,11 @@ void reconcile_free(reconcile *r)
     free(r);
 }
 
-int reconcile_pass(reconcile *r, side_id from, const char *const *owners, size_t n,
+int reconcile_pass(reconcile *r, side_id from, const char *const *owners, size_t n, int full,
                    reconcile_done_fn done, void *ud, cb_err *err)
 {
     if (r->running) return cb_errf(err, CB_EBUSY, "a pass is already running");
+    r->full = full;
     const people *pp = r->d.people;
     r->from = from;
     r->to = from == SIDE_APPLE ? SIDE_EXCHANGE : SIDE_APPLE;

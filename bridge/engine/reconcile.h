@@ -67,10 +67,12 @@ int reconcile_new(const reconcile_deps *deps, reconcile **out, cb_err *err);
 void reconcile_free(reconcile *r);
 
 /* Starts a pass reading side `from` for owners (n of them; NULL: everyone
- * in the map). done is called once: rc CB_OK, or the first error of a
- * person or of the side (err says which; the rest went on where it could).
- * CB_EBUSY when a pass is already running. */
-int reconcile_pass(reconcile *r, side_id from, const char *const *owners, size_t n,
+ * in the map). full: read everything, not from the stored cursors (the
+ * periodic reconciliation: items that vanished without a change the side
+ * reports are found as gone). done is called once: rc CB_OK, or the first
+ * error of a person or of the side (err says which; the rest went on where
+ * it could). CB_EBUSY when a pass is already running. */
+int reconcile_pass(reconcile *r, side_id from, const char *const *owners, size_t n, int full,
                    reconcile_done_fn done, void *ud, cb_err *err);
 
 /* The people who have writes queued for a pass over side `from` (a

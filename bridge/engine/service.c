@@ -6,12 +6,13 @@
 #include <time.h>
 
 #include "reconcile.h"
+#include "../../state/keys.h"
 
 struct service {
     service_deps d;
     reconcile *eng;
     char *dirty;            /* one flag per person in the map */
-    int any_dirty, first, in_cycle, running, stopping, mirror_all, subscribed;
+    int any_dirty, first, in_cycle, running, stopping, mirror_all, subscribed, full;
     long long last_full;    /* monotonic ms of the last everyone pass */
     struct event *timer;
     service_done_fn done;
@@ -74,6 +75,42 @@ static void cycle_end(service *sv, int rc, const cb_err *err)
     if (done) done(sv->ud, rc, err);
 }
 
+/* Whether the periodic reconciliation is due: every Exchange calendar read
+ * in full, so that items gone without a change Exchange reports (a mailbox
+ * restored, an administrator's purge) are found. The time is kept in the
+ * state, so the interval spans restarts; the first time only starts it. */
+static int reconcile_due(service *sv)
+{
+    long long iv = sv->d.cfg->reconcile_interval_s, now = (long long)time(NULL), last = 0;
+    if (iv <= 0) return 0;
+    store_txn *t;
+    char buf[32];
+    if (store_begin(sv->d.st, 0, &t, NULL) != CB_OK) return 0;
+    int rc = store_get(t, KEY_RECONCILED, buf, sizeof buf, NULL);
+    store_abort(t);
+    if (rc == CB_OK) last = strtoll(buf, NULL, 10);
+    else if (rc != CB_ENOTFOUND) return 0;   /* unreadable: the next cycle tries again */
+    if (rc == CB_ENOTFOUND) {
+        snprintf(buf, sizeof buf, "%lld", now);
+        if (store_begin(sv->d.st, 1, &t, NULL) == CB_OK) {
+            if (store_put(t, KEY_RECONCILED, buf, NULL) == CB_OK) (void)store_commit(t, NULL);
+            else store_abort(t);
+        }
+        return 0;
+    }
+    return now - last >= iv;
+}
+
+static void reconciled(service *sv)
+{
+    store_txn *t;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)time(NULL));
+    if (store_begin(sv->d.st, 1, &t, NULL) != CB_OK) return;   /* it is simply done again */
+    if (store_put(t, KEY_RECONCILED, buf, NULL) == CB_OK) (void)store_commit(t, NULL);
+    else store_abort(t);
+}
+
 static void on_resync(void *ud, int rc, const cb_err *err)
 {
     cycle_end(ud, rc, err);
@@ -86,9 +123,10 @@ static void on_exchange(void *ud, int rc, const cb_err *err)
 {
     service *sv = ud;
     cb_err e = {0};
+    if (rc == CB_OK && sv->full) reconciled(sv);
     if (rc != CB_OK || reconcile_queued(sv->eng, SIDE_APPLE, NULL, NULL) == 0)
         cycle_end(sv, rc, err);
-    else if (reconcile_pass(sv->eng, SIDE_APPLE, NULL, 0, on_resync, sv, &e) != CB_OK)
+    else if (reconcile_pass(sv->eng, SIDE_APPLE, NULL, 0, 0, on_resync, sv, &e) != CB_OK)
         cycle_end(sv, e.code, &e);
 }
 
@@ -118,12 +156,14 @@ static void on_apple(void *ud, int rc, const cb_err *err)
         return;
     }
     cb_err e = {0};
-    pick_owners(sv, sv->mirror_all);
+    sv->full = reconcile_due(sv);
+    pick_owners(sv, sv->mirror_all || sv->full);
     if (!sv->nowners) {
         cycle_end(sv, CB_OK, NULL);
         return;
     }
-    if (reconcile_pass(sv->eng, SIDE_EXCHANGE, sv->owners, sv->nowners, on_exchange, sv, &e))
+    if (reconcile_pass(sv->eng, SIDE_EXCHANGE, sv->owners, sv->nowners, sv->full, on_exchange, sv,
+                       &e))
         cycle_end(sv, e.code ? e.code : CB_EIO, &e);
 }
 
@@ -134,7 +174,7 @@ int service_cycle(service *sv, int mirror_all, service_done_fn done, void *ud, c
     sv->done = done;
     sv->ud = ud;
     sv->mirror_all = mirror_all;
-    int rc = reconcile_pass(sv->eng, SIDE_APPLE, NULL, 0, on_apple, sv, err);
+    int rc = reconcile_pass(sv->eng, SIDE_APPLE, NULL, 0, 0, on_apple, sv, err);
     if (rc != CB_OK) sv->in_cycle = 0;
     return rc;
 }

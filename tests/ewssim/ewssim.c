@@ -26,6 +26,9 @@
  *                      ChangeKey, content untouched, as Exchange's own
  *                      processing does (a reminder firing; "ChangeKey":
  *                      it changes with any change to the item)
+ *   POST /sim/control?vanish=SMTP    every calendar item of SMTP is gone
+ *                      with no change logged and SyncStates still valid (a
+ *                      mailbox restored from an older backup)
  * Times are stored and answered in UTC, as Exchange keeps them; a Start or
  * End sent without an offset is read in the item's StartTimeZone.
  *   POST /sim/control?reject=TEXT    a request whose text contains TEXT is
@@ -585,6 +588,10 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "badsync")) && atoi(v)) {
         sim_store_invalidate_sync(s->store);
         log_line(s, NULL, NULL, "syncstates-invalidated", NULL, NULL);
+    }
+    if ((v = evhttp_find_header(&q, "vanish")) && *v) {
+        sim_store_vanish(s->store, v);
+        log_line(s, NULL, v, "vanished", NULL, NULL);
     }
     if ((v = evhttp_find_header(&q, "touch")) && *v) {
         sim_store_touch(s->store, v);

@@ -1028,6 +1028,17 @@ void sim_store_set_endless(sim_store *s, int on)
     s->endless = on;
 }
 
+void sim_store_vanish(sim_store *s, const char *mailbox)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        sim_item *it = s->items[i];
+        if (!strcasecmp(it->mailbox, mailbox) && !strcmp(it->folder, "calendar")) item_free(it);
+        else s->items[k++] = it;
+    }
+    s->n = k;
+}
+
 void sim_store_touch(sim_store *s, const char *mailbox)
 {
     for (size_t i = 0; i < s->n; i++)

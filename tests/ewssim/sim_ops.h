@@ -50,6 +50,10 @@ void sim_store_invalidate_sync(sim_store *s);
  * every calendar item of mailbox gets a new ChangeKey and a change in the
  * log, its content untouched. */
 void sim_store_touch(sim_store *s, const char *mailbox);
+/* Every calendar item of mailbox is gone with no change logged, SyncStates
+ * still valid: what a mailbox restored from an older backup, or items
+ * purged by an administrator, look like to a SyncFolderItems client. */
+void sim_store_vanish(sim_store *s, const char *mailbox);
 /* on: every SyncFolderItems answers IncludesLastItemInRange false; on > 1:
  * and its SyncState changes every time even with nothing new. */
 void sim_store_set_endless(sim_store *s, int on);

@@ -5,7 +5,7 @@
 # each change, so its exceptions must survive that reset, and an
 # occurrence restored in Apple must come back in Exchange.
 SE=0000000-0000-0000-0000-00000000000
-SAL=6${SE}a
+SAL=9${SE}a
 SD=$(it_subenv series "$SAL,sal@example.org,1,user")
 cbs() { $B/calbridge -c "$SD/conf" "$@" 2>/dev/null; }
 deleted_starts() {   # deleted_starts MAILBOX ITEMID: its DeletedOccurrences' starts

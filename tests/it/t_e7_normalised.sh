@@ -4,8 +4,8 @@
 # to calbridge: no write, no conflict, in either direction; and an all-day
 # item Exchange answers in UTC must still be all-day on that date in Apple.
 NE=0000000-0000-0000-0000-00000000000
-NAT=5${NE}a
-NED=5${NE}b
+NAT=a${NE}a
+NED=a${NE}b
 ND=$(it_subenv normalised "$NAT,nat@example.org,1,user" "$NED,ned@example.org,2,user")
 cbn() { $B/calbridge -c "$ND/conf" "$@" 2>/dev/null; }
 writes() { awk '/items (created|updated|deleted)|written into Apple|deleted from Apple/ {s += $NF} END {print s + 0}' "$1"; }

@@ -113,7 +113,7 @@ static int pass(env *e, side_id from)
 {
     cb_err err = {0};
     e->done = 0;
-    int rc = reconcile_pass(e->eng, from, NULL, 0, on_done, e, &err);
+    int rc = reconcile_pass(e->eng, from, NULL, 0, 0, on_done, e, &err);
     if (rc) return rc;
     world_run(e->w);
     if (world_crashed(e->w)) return CRASHED;
