@@ -2,7 +2,7 @@
 # a real sync on embedded defaults. Both install their Debian packages first.
 
 CC      ?= cc
-PKGS    := libpq libical libcurl libxml-2.0 libevent lmdb inih
+PKGS    := libpq libical libcurl libxml-2.0 libevent lmdb inih jansson
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -18,7 +18,7 @@ STATE   := state/store.c state/keys.c
 # it and knows neither, sides.c chooses them, cli/ is the command line.
 APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c bridge/apple/side_apple.c
 EXCH    := bridge/exchange/ews_client.c bridge/exchange/ews_xml.c bridge/exchange/ews_ops.c \
-           bridge/exchange/ews_stream.c bridge/exchange/side_ews.c
+           bridge/exchange/ews_stream.c bridge/exchange/oauth2.c bridge/exchange/side_ews.c
 ENGINE  := bridge/side.c bridge/engine/rules.c bridge/engine/reconcile.c \
            bridge/engine/service.c bridge/engine/cutover.c
 CLI     := bridge/sides.c bridge/cli/config.c bridge/cli/report.c bridge/cli/translate.c

@@ -17,7 +17,7 @@ typedef struct parse_ctx {
     config *c;
     const char *path;
     char first_error[400];  /* the handler's message for ini_parse's line */
-    char *password_file, *token_file;
+    char *password_file, *token_file, *client_secret_file;
 } parse_ctx;
 
 /* Keeps only the first message: ini_parse reports the first failing line. */
@@ -92,8 +92,9 @@ static int on_auth(parse_ctx *x, const char *v)
 {
     if (!strcmp(v, "basic")) x->c->auth = AUTH_BASIC;
     else if (!strcmp(v, "bearer")) x->c->auth = AUTH_BEARER;
+    else if (!strcmp(v, "oauth2")) x->c->auth = AUTH_OAUTH2;
     else {
-        fail(x, "auth must be basic or bearer, not '%s'", v);
+        fail(x, "auth must be basic, bearer or oauth2, not '%s'", v);
         return 0;
     }
     return 1;
@@ -113,6 +114,20 @@ static int on_exchange(parse_ctx *x, const char *k, const char *v)
     if (!strcmp(k, "username")) return set_str(&c->username, v);
     if (!strcmp(k, "password_file")) return set_str(&x->password_file, v);
     if (!strcmp(k, "token_file")) return set_str(&x->token_file, v);
+    if (!strcmp(k, "client_id")) return set_str(&c->client_id, v);
+    if (!strcmp(k, "client_secret_file")) return set_str(&x->client_secret_file, v);
+    if (!strcmp(k, "scope")) return set_str(&c->scope, v);
+    if (!strcmp(k, "tenant") || !strcmp(k, "token_url")) {
+        /* A tenant names Microsoft's endpoint; token_url any other. */
+        char url[512];
+        if (!strcmp(k, "tenant"))
+            snprintf(url, sizeof url, "https://login.microsoftonline.com/%s/oauth2/v2.0/token", v);
+        else if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) {
+            fail(x, "token_url must start with https:// or http://, not '%s'", v);
+            return 0;
+        }
+        return set_str(&c->token_url, !strcmp(k, "tenant") ? url : v);
+    }
     if (!strcmp(k, "impersonation")) return set_bool(x, &c->impersonation, k, v);
     if (!strcmp(k, "tls_verify")) return set_bool(x, &c->tls_verify, k, v);
     if (!strcmp(k, "allow_insecure")) return set_bool(x, &c->allow_insecure, k, v);
@@ -226,8 +241,9 @@ static int check_edges(parse_ctx *x, cb_err *err)
     if (strcmp(c->default_tz, "UTC") && !icaltimezone_get_builtin_timezone(c->default_tz))
         return cb_errf(err, CB_EINVAL, "%s: [people] default_timezone '%s' is not a known IANA "
                        "zone (e.g. Europe/Berlin)", x->path, c->default_tz);
-    const char *why = !strncmp(c->ews_url, "http://", 7)
-                          ? "url is http://: the credentials cross the network in clear"
+    int clear = !strncmp(c->ews_url, "http://", 7) ||
+                (c->token_url && !strncmp(c->token_url, "http://", 7));
+    const char *why = clear ? "url is http://: the credentials cross the network in clear"
                       : !c->tls_verify ? "tls_verify = no: any server can pose as Exchange" : NULL;
     if (!why) return CB_OK;
     if (!c->allow_insecure)
@@ -253,6 +269,15 @@ static int finish(parse_ctx *x, cb_err *err)
                           "[exchange] password_file (auth = basic)", err)))
             return rc;
         rc = read_secret(x->password_file, &c->secret, err);
+    } else if (c->auth == AUTH_OAUTH2) {
+        if ((rc = require(p, c->client_id, "[exchange] client_id (auth = oauth2)", err)) ||
+            (rc = require(p, c->token_url, "[exchange] tenant or token_url (auth = oauth2)", err)) ||
+            (rc = require(p, x->client_secret_file,
+                          "[exchange] client_secret_file (auth = oauth2)", err)))
+            return rc;
+        rc = read_secret(x->client_secret_file, &c->secret, err);
+        if (rc == CB_OK && !c->scope && !(c->scope = strdup("https://outlook.office365.com/.default")))
+            rc = cb_errf(err, CB_ENOMEM, "out of memory");
     } else if (!(rc = require(p, x->token_file, "[exchange] token_file (auth = bearer)", err))) {
         rc = read_secret(x->token_file, &c->secret, err);
     }
@@ -295,6 +320,7 @@ int config_load(const char *path, config **out, cb_err *err)
         rc = finish(&x, err);
     free(x.password_file);
     free(x.token_file);
+    free(x.client_secret_file);
     if (rc != CB_OK) {
         config_free(c);
         return rc;
@@ -310,6 +336,9 @@ void config_free(config *c)
     free(c->apple_write_dsn);
     free(c->ews_url);
     free(c->username);
+    free(c->client_id);
+    free(c->token_url);
+    free(c->scope);
     if (c->secret) memset(c->secret, 0, strlen(c->secret));
     free(c->secret);
     free(c->server_version);

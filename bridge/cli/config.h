@@ -11,7 +11,7 @@
 
 #include "../../mapping/cb_err.h"
 
-typedef enum { AUTH_BASIC, AUTH_BEARER } auth_kind;
+typedef enum { AUTH_BASIC, AUTH_BEARER, AUTH_OAUTH2 } auth_kind;
 
 typedef struct config {
     /* [apple] */
@@ -22,7 +22,10 @@ typedef struct config {
     char *ews_url;
     auth_kind auth;
     char *username;
-    char *secret;          /* password or token, read from *_file */
+    char *secret;          /* password, token or client secret, read from *_file */
+    char *client_id;       /* auth = oauth2: the application (client) id, */
+    char *token_url;       /* the token endpoint, and the scope asked for */
+    char *scope;
     int impersonation;
     char *server_version;
     int batch_size;

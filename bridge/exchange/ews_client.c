@@ -1,4 +1,5 @@
 #include "ews_client.h"
+#include "oauth2.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct request {
     ews_done_fn done;
     void *ud;
     int attempts;
+    int token_retried;      /* a 401 met once: sent again with a fresh token */
     size_t max_answer;      /* bytes; a longer answer is refused unread */
     int once;               /* not idempotent (CreateItem): never re-sent */
     int too_big;
@@ -59,7 +61,8 @@ struct ews_client {
     int in_flight;
     size_t pending;
     int hanging;
-    char *auth_header;
+    char *auth_header;      /* auth = bearer */
+    oauth2 *oauth;          /* auth = oauth2 */
     long long auth_until;   /* monotonic ms: no login is tried before */
     int auth_failures;
     char auth_error[128];
@@ -192,10 +195,18 @@ static int start(ews_client *c, request *r)
     curl_slist_free_all(r->headers);
     r->headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
     r->headers = curl_slist_append(r->headers, anchor);
-    if (cfg->auth == AUTH_BEARER) r->headers = curl_slist_append(r->headers, c->auth_header);
+    const char *bearer = c->auth_header;
+    cb_err te;
+    if (cfg->auth == AUTH_OAUTH2 && oauth2_header(c->oauth, &bearer, &te) != CB_OK) {
+        curl_easy_cleanup(e);
+        return -1;
+    }
+    if (bearer) r->headers = curl_slist_append(r->headers, bearer);
     sbuf_free(&r->resp);
     r->too_big = 0;
     curl_easy_setopt(e, CURLOPT_URL, cfg->ews_url);
+    /* A stable name an EWS allow-list can match (README, Exchange Online). */
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "calbridge/1");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
@@ -264,10 +275,25 @@ static int fail_while_refused(ews_client *c, long long now)
     return 1;
 }
 
+/* auth = oauth2: a token for the requests about to start. When the token
+ * endpoint fails, logins pause as for refused credentials (and the queued
+ * requests fail at once), so that it is not asked again and again. */
+static int token_ready(ews_client *c, long long now)
+{
+    const char *h;
+    cb_err e = {0};
+    if (c->cfg->auth != AUTH_OAUTH2 || !c->pending || oauth2_header(c->oauth, &h, &e) == CB_OK)
+        return 1;
+    auth_refused(c, 0);
+    snprintf(c->auth_error, sizeof c->auth_error, "%.120s", e.msg);
+    fail_while_refused(c, now);
+    return 0;
+}
+
 static void pump(ews_client *c)
 {
     long long now = now_ms(), wake = 0;
-    if (fail_while_refused(c, now)) return;
+    if (fail_while_refused(c, now) || !token_ready(c, now)) return;
     for (mailbox_q *m = c->mailboxes; m && c->in_flight < c->cfg->max_in_flight; m = m->next) {
         if (m->busy || !m->head) continue;
         if (m->paused_until > now) {
@@ -334,6 +360,7 @@ static void complete_hanging(ews_client *c, request *r, CURLcode res, long statu
         cb_errf(&err, CB_EIO, "EWS stream: %s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
     else if (status != 200)
         cb_errf(&err, CB_EREMOTE, "EWS stream: HTTP %ld", status);
+    if (status == 401 && c->oauth) oauth2_invalidate(c->oauth);
     if (status == 401 || status == 403) auth_refused(c, status);
     c->hanging--;
     r->end(r->ud, err.code ? &err : NULL);
@@ -400,6 +427,16 @@ static void complete(ews_client *c, request *r, CURLcode res)
         resp = NULL;
         r->attempts = 0;   /* throttling is not a failure of the request */
         r->mq->paused_until = now_ms() + wait;
+        schedule_pump(c, r->mq->paused_until);
+        return;
+    } else if (status == 401 && c->cfg->auth == AUTH_OAUTH2 && !r->token_retried) {
+        /* The token expired or was revoked early: one fresh token and the
+         * same request again (refused before it was read, so even a
+         * CreateItem is safe to send again). */
+        ews_response_free(resp);
+        oauth2_invalidate(c->oauth);
+        r->token_retried = 1;
+        r->mq->paused_until = now_ms();
         schedule_pump(c, r->mq->paused_until);
         return;
     } else if (status == 401 || status == 403) {
@@ -473,8 +510,9 @@ int ews_client_new(struct event_base *base, const config *cfg, ews_client **out,
         c->auth_header = malloc(n);
         if (c->auth_header) snprintf(c->auth_header, n, "Authorization: Bearer %s", cfg->secret);
     }
+    if (cfg->auth == AUTH_OAUTH2 && oauth2_new(cfg, &c->oauth, err) != CB_OK) c->oauth = NULL;
     if (!c->multi || !c->curl_timer || !c->pump_timer ||
-        (cfg->auth == AUTH_BEARER && !c->auth_header)) {
+        (cfg->auth == AUTH_BEARER && !c->auth_header) || (cfg->auth == AUTH_OAUTH2 && !c->oauth)) {
         ews_client_free(c);
         return cb_errf(err, CB_ENOMEM, "cannot set up the EWS client");
     }
@@ -507,6 +545,7 @@ void ews_client_free(ews_client *c)
     if (c->pump_timer) event_free(c->pump_timer);
     if (c->auth_header) memset(c->auth_header, 0, strlen(c->auth_header));
     free(c->auth_header);
+    oauth2_free(c->oauth);
     free(c);
 }
 
@@ -562,7 +601,7 @@ int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_
     r->timeout_ms = timeout_ms;
     if (start(c, r) < 0) {
         request_free(r);
-        return cb_errf(err, CB_ENOMEM, "cannot start the EWS stream");
+        return cb_errf(err, CB_EIO, "cannot start the EWS stream (no connection or no token)");
     }
     c->hanging++;
     *out = (ews_hanging *)r;

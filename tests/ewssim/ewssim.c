@@ -60,8 +60,13 @@
  * carrying envelope after envelope (notifications, ConnectionStatus OK
  * heartbeats, a last Closed), envelopes split across chunk boundaries and
  * several to a chunk.
+ * With --client ID:SECRET, POST .../oauth2/v2.0/token is the Microsoft
+ * identity platform's client credentials endpoint, and EWS takes the bearer
+ * tokens it issued until they expire:
+ *   POST /sim/control?tokenttl=S     tokens issued from now last S seconds
+ *   POST /sim/control?expiretokens=1 every issued token expires now
  * Usage: ewssim [--port N] [--port-file F] [--schema ews.xsd] [--user U:P]
- *               [--token T]
+ *               [--token T] [--client ID:SECRET]
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -95,7 +100,15 @@ typedef struct sim {
     int heartbeat_ms, minute_ms, drop_stream;
     xmlSchemaPtr schema;
     char *basic;        /* "user:password" */
-    char *token;
+    char *token;        /* a fixed bearer token */
+    char *client;       /* "id:secret": the OAuth2 token endpoint is on */
+    long token_ttl_ms;
+    struct issued {
+        char value[48];
+        long expires;   /* now_ms() */
+    } issued[256];
+    int nissued;
+    unsigned long next_token;
     int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
     char reject[256];
     char fault_mailbox[256];
@@ -160,10 +173,22 @@ static void log_line(sim *s, const char *op, const char *mailbox, const char *ou
                 mailbox ? mailbox : "-", outcome, anchor ? anchor : "-", send ? send : "-");
 }
 
+static long now_ms(const sim *s);
+
+/* 1 for a token this endpoint issued that has not expired; -1 for one that
+ * has (Exchange Online answers 401 with error="invalid_token"). */
+static int issued_ok(sim *s, const char *tok)
+{
+    for (int i = 0; i < s->nissued; i++)
+        if (!strcmp(s->issued[i].value, tok)) return s->issued[i].expires > now_ms(s) ? 1 : -1;
+    return 0;
+}
+
 static int auth_ok(sim *s, struct evhttp_request *req)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (!h) return 0;
+    if (s->client && !strncmp(h, "Bearer ", 7)) return issued_ok(s, h + 7) == 1;
     if (s->token && !strncmp(h, "Bearer ", 7)) return !strcmp(h + 7, s->token);
     if (!s->basic || strncmp(h, "Basic ", 6)) return 0;
     static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -311,9 +336,15 @@ static int contains_text(xmlNode *op, const char *what)
 static void handle_ews(sim *s, struct evhttp_request *req)
 {
     if (!auth_ok(s, req)) {
-        log_line(s, NULL, NULL, "unauthorized", NULL, NULL);
+        const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+        int expired = s->client && h && !strncmp(h, "Bearer ", 7) && issued_ok(s, h + 7) == -1;
+        log_line(s, NULL, NULL, expired ? "token-expired" : "unauthorized", NULL, NULL);
+        /* RFC 6750 §3: a bearer token refused says why. */
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Basic realm=\"ewssim\"");
+                          s->client ? (expired ? "Bearer error=\"invalid_token\", "
+                                                 "error_description=\"The access token has expired\""
+                                               : "Bearer")
+                                    : "Basic realm=\"ewssim\"");
         reply(req, 401, "text/plain", "401 Unauthorized");
         return;
     }
@@ -589,6 +620,9 @@ static void handle_control(sim *s, struct evhttp_request *req)
         sim_store_invalidate_sync(s->store);
         log_line(s, NULL, NULL, "syncstates-invalidated", NULL, NULL);
     }
+    if ((v = evhttp_find_header(&q, "tokenttl"))) s->token_ttl_ms = atol(v) * 1000;
+    if ((v = evhttp_find_header(&q, "expiretokens")) && atoi(v))
+        for (int i = 0; i < s->nissued; i++) s->issued[i].expires = 0;
     if ((v = evhttp_find_header(&q, "vanish")) && *v) {
         sim_store_vanish(s->store, v);
         log_line(s, NULL, v, "vanished", NULL, NULL);
@@ -604,6 +638,62 @@ static void handle_control(sim *s, struct evhttp_request *req)
     reply(req, 200, "text/plain", out);
 }
 
+static void token_error(struct evhttp_request *req, int code, const char *error, const char *desc)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"error\":\"%s\",\"error_description\":\"%s\"}", error, desc);
+    reply(req, code, "application/json", body);
+}
+
+/* The Microsoft identity platform's token endpoint for the client
+ * credentials grant ("OAuth 2.0 client credentials flow", RFC 6749 §4.4):
+ * a form with grant_type, client_id, client_secret and a ".default" scope;
+ * errors as JSON (invalid_request, unsupported_grant_type, invalid_client,
+ * invalid_scope). */
+static void handle_token(sim *s, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body = malloc(len + 1);
+    if (!body) abort();
+    evbuffer_remove(in, body, len);
+    body[len] = '\0';
+    struct evkeyvalq q = {0};
+    int parsed = evhttp_parse_query_str(body, &q) == 0;
+    free(body);
+    const char *grant = parsed ? evhttp_find_header(&q, "grant_type") : NULL;
+    const char *id = parsed ? evhttp_find_header(&q, "client_id") : NULL;
+    const char *secret = parsed ? evhttp_find_header(&q, "client_secret") : NULL;
+    const char *scope = parsed ? evhttp_find_header(&q, "scope") : NULL;
+    size_t idlen = strcspn(s->client, ":");
+    if (!grant || !id || !scope) {
+        token_error(req, 400, "invalid_request", "AADSTS900144: The request body must contain "
+                    "grant_type, client_id and scope.");
+    } else if (strcmp(grant, "client_credentials")) {
+        token_error(req, 400, "unsupported_grant_type", "AADSTS70003: unsupported grant type.");
+    } else if (strlen(id) != idlen || strncmp(id, s->client, idlen) || !secret ||
+               strcmp(secret, s->client + idlen + (s->client[idlen] ? 1 : 0))) {
+        token_error(req, 401, "invalid_client", "AADSTS7000215: Invalid client secret provided.");
+    } else if (strlen(scope) < 9 || strcmp(scope + strlen(scope) - 9, "/.default")) {
+        token_error(req, 400, "invalid_scope", "AADSTS1002012: The scope must end in /.default "
+                    "for the client credentials flow.");
+    } else {
+        struct issued *t = &s->issued[s->nissued < 256 ? s->nissued++ : (int)(s->next_token % 256)];
+        snprintf(t->value, sizeof t->value, "simtok-%lu-%ld", ++s->next_token, now_ms(s));
+        t->expires = now_ms(s) + s->token_ttl_ms;
+        char out[256];
+        snprintf(out, sizeof out, "{\"token_type\":\"Bearer\",\"expires_in\":%ld,"
+                 "\"ext_expires_in\":%ld,\"access_token\":\"%s\"}", s->token_ttl_ms / 1000,
+                 s->token_ttl_ms / 1000, t->value);
+        log_line(s, "token", id, "issued", NULL, NULL);
+        reply(req, 200, "application/json", out);
+        evhttp_clear_headers(&q);
+        return;
+    }
+    log_line(s, "token", id ? id : "-", "refused", NULL, NULL);
+    evhttp_clear_headers(&q);
+}
+
 static void on_request(struct evhttp_request *req, void *ud)
 {
     sim *s = ud;
@@ -612,6 +702,9 @@ static void on_request(struct evhttp_request *req, void *ud)
     if (!strcasecmp(path, "/EWS/Exchange.asmx") &&
         evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
         handle_ews(s, req);
+    } else if (s->client && strlen(path) >= 18 && !strcmp(path + strlen(path) - 18, "/oauth2/v2.0/token") &&
+               evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        handle_token(s, req);
     } else if (!strcmp(path, "/sim/dump")) {
         sim_buf b;
         sim_buf_init(&b);
@@ -650,6 +743,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--schema") && v) schema_path = argv[++i];
         else if (!strcmp(a, "--user") && v) s.basic = argv[++i];
         else if (!strcmp(a, "--token") && v) s.token = argv[++i];
+        else if (!strcmp(a, "--client") && v) s.client = argv[++i];
         else {
             fprintf(stderr, "usage: ewssim [--port N] [--port-file F] [--schema ews.xsd] "
                             "[--user U:P] [--token T]\n");
@@ -671,6 +765,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ewssim: no --schema given: requests are NOT validated\n");
     }
     s.heartbeat_ms = 5000;
+    s.token_ttl_ms = 3600000;
     s.minute_ms = 60000;
     /* Windows time zone Ids, as CLDR (Debian's unicode-cldr-core) names them. */
     sim_zones *tz = sim_zones_load(WINDOWS_ZONES);

@@ -17,6 +17,7 @@ it_setup() {
     pg_start "$WORK/pg" "$SCHEMA"
     DSN=$(cat "$WORK/pg/dsn")
     $B/ewssim --port 0 --port-file "$WORK/sim.port" --schema "$XSD" --user svc:secret \
+        --client calbridge-app:app-secret \
         2>"$WORK/sim.log" &
     SIM_PID=$!
     for _ in $(seq 50); do [ -s "$WORK/sim.port" ] && break; sleep 0.1; done

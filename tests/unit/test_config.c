@@ -78,7 +78,7 @@ static void reports_file_and_line(void **st)
 {
     (void)st;
     expect("[exchange]\nbatch_size = 0\n", "c.conf:12: batch_size must be a whole number from 1 to 100");
-    expect("[exchange]\nauth = ntlm\n", "c.conf:12: auth must be basic or bearer");
+    expect("[exchange]\nauth = ntlm\n", "c.conf:12: auth must be basic, bearer or oauth2");
     expect("[exchange]\nimpersonation = maybe\n", "c.conf:12: impersonation must be yes or no");
     expect("[apple]\npoll_interval = 5s\n", "c.conf:12: poll_interval");
     expect("[exchange]\nurl = ftp://x\n", "c.conf:12: url must start with");
@@ -143,6 +143,30 @@ static void numbers_are_whole_numbers(void **st)
     assert_int_equal(config_parse_long("99999999999999999999", 0, 100, &n), CB_EINVAL);
 }
 
+/* auth = oauth2: a tenant names Microsoft's token endpoint, the scope is
+ * Exchange Online's by default, and what is missing is named. */
+static void oauth2_settings(void **st)
+{
+    (void)st;
+    char body[1024];
+    snprintf(body, sizeof body, BASE "[exchange]\nauth = oauth2\nclient_id = app\n"
+             "client_secret_file = %s/pw\ntenant = contoso.onmicrosoft.com\n", dir, dir);
+    config *c;
+    cb_err e;
+    assert_int_equal(config_load(write_conf(body), &c, &e), CB_OK);
+    assert_int_equal(c->auth, AUTH_OAUTH2);
+    assert_string_equal(c->token_url, "https://login.microsoftonline.com/contoso.onmicrosoft.com/"
+                                      "oauth2/v2.0/token");
+    assert_string_equal(c->scope, "https://outlook.office365.com/.default");
+    assert_string_equal(c->secret, "s3cret");
+    config_free(c);
+    expect("[exchange]\nauth = oauth2\ntenant = t\n", "[exchange] client_id (auth = oauth2)");
+    expect("[exchange]\nauth = oauth2\nclient_id = app\n", "tenant or token_url");
+    expect("[exchange]\nauth = oauth2\nclient_id = app\ntoken_url = ftp://x\n",
+           "token_url must start with https://");
+    expect("[exchange]\nauth = kerberos\n", "auth must be basic, bearer or oauth2");
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
@@ -151,6 +175,7 @@ int main(void)
         cmocka_unit_test(missing_keys_and_files),
         cmocka_unit_test(refuses_unsafe_or_meaningless_settings),
         cmocka_unit_test(numbers_are_whole_numbers),
+        cmocka_unit_test(oauth2_settings),
     };
     return cmocka_run_group_tests(t, setup, teardown);
 }
