@@ -63,6 +63,7 @@ struct ews_client {
     int hanging;
     char *auth_header;      /* auth = bearer */
     oauth2 *oauth;          /* auth = oauth2 */
+    int stream_token_retried;   /* a stream met a 401 since its last good end */
     long long auth_until;   /* monotonic ms: no login is tried before */
     int auth_failures;
     char auth_error[128];
@@ -360,8 +361,16 @@ static void complete_hanging(ews_client *c, request *r, CURLcode res, long statu
         cb_errf(&err, CB_EIO, "EWS stream: %s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
     else if (status != 200)
         cb_errf(&err, CB_EREMOTE, "EWS stream: HTTP %ld", status);
-    if (status == 401 && c->oauth) oauth2_invalidate(c->oauth);
-    if (status == 401 || status == 403) auth_refused(c, status);
+    if (status == 401 && c->oauth && !c->stream_token_retried) {
+        /* An expired token ends a stream like any 401: a fresh one for the
+         * reconnect, and only a second refusal pauses logins. */
+        oauth2_invalidate(c->oauth);
+        c->stream_token_retried = 1;
+    } else if (status == 401 || status == 403) {
+        auth_refused(c, status);
+    } else if (status == 200) {
+        c->stream_token_retried = 0;
+    }
     c->hanging--;
     r->end(r->ud, err.code ? &err : NULL);
     request_free(r);

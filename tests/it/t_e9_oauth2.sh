@@ -31,9 +31,20 @@ sim_control "expiretokens=1"
 log_before=$(sim_log | wc -l)
 load put "$OLA" "$SHARED/ccs/ics/ThirdEvent.ics" ola-third.ics
 for _ in $(seq 100); do two && break; sleep 0.1; done
+after_401=$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$4 == "token-expired"' | wc -l | tr -d ' ')$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$2 == "token" && $4 == "issued"' | wc -l | tr -d ' ')
+# A stream cut after its token expired reconnects with a fresh token; the
+# client does not pause (it did: every stream 401 paused logins a minute).
+sim_control "expiretokens=1"
+opened=$(sim_log | awk -F'\t' '$4 == "stream-open"' | wc -l)
+sim_control "dropstream=1"
+for _ in $(seq 150); do
+    [ "$(sim_log | awk -F'\t' '$4 == "stream-open"' | wc -l)" -gt "$opened" ] && break
+    sleep 0.1
+done
+check "a stream cut after its token expired is open again" "$([ "$(sim_log | awk -F'\t' '$4 == "stream-open"' | wc -l)" -gt "$opened" ] && echo yes)" yes
 kill -TERM $daemon; wait $daemon 2>/dev/null
 check "a token refused mid-run: the second event still reached Exchange" "$(calendar_items ola@example.org | wc -l)" 2
-check "one 401, then one fresh token" "$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$4 == "token-expired"' | wc -l | tr -d ' ')$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$2 == "token" && $4 == "issued"' | wc -l | tr -d ' ')" 11
+check "one 401, then one fresh token" "$after_401" 11
 check "and no pause of the client" "$(grep -c 'credentials were refused' "$OD/daemon.out")" 0
 
 # A wrong client secret: refused at the endpoint, said as it said it, and
