@@ -36,7 +36,7 @@ FUZZ_SECONDS ?= 300
 
 .SECONDARY:
 .PHONY: all deps check unit unit-asan it it-asan fuzz fuzz-short torture demo bench env env-stop clean
-all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(UNITS:%=$(B)/%)
+all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(B)/revorder $(UNITS:%=$(B)/%)
 
 deps:
 	@tests/install-deps.sh
@@ -58,6 +58,9 @@ $(B)/ewssim: $(SIMSRC:%.c=$(B)/%.o)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/ccsload: $(B)/tests/ccsload.o $(LIBOBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/revorder: $(B)/tests/revorder.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/bothsides: $(B)/tests/bothsides.o $(MAPPING:%.c=$(B)/%.o)

@@ -21,12 +21,22 @@
 
 enum { FB_FREE = 1, FB_BUSY = 2, FB_TENTATIVE = 4 };   /* icalfbtype_to_indexfbtype */
 
+typedef struct bump {
+    char cal[32];
+    char *name;
+    int deleted;
+    long long rev;           /* once committed */
+} bump;
+
 struct pg_sink {
     PGconn *conn;
     const tzmap *tz;
     char *default_tz;
     char owned_owner[256];   /* the last calendar found in its owner's home */
     long long owned_cal;
+    int defer;               /* revisions taken after the data commit */
+    bump *bumps;             /* this batch's, in order */
+    size_t nbumps, mark;     /* mark: where the current object's begin */
 };
 
 static int db_err(pg_sink *s, cb_err *err, const char *what)
@@ -121,9 +131,18 @@ int pg_sink_check_privileges(pg_sink *s, cb_err *err)
                    PQuser(s->conn), missing);
 }
 
+static void bumps_clear(pg_sink *s, size_t from)
+{
+    for (size_t i = from; i < s->nbumps; i++) free(s->bumps[i].name);
+    s->nbumps = from;
+    if (s->mark > from) s->mark = from;
+}
+
 void pg_sink_close(pg_sink *s)
 {
     if (!s) return;
+    bumps_clear(s, 0);
+    free(s->bumps);
     PQfinish(s->conn);
     free(s->default_tz);
     free(s);
@@ -131,33 +150,71 @@ void pg_sink_close(pg_sink *s)
 
 /* A dropped connection (PostgreSQL restarted) is re-opened once here, at a
  * transaction boundary, where nothing of the batch has been written yet. */
+void pg_sink_defer_revisions(pg_sink *s, int on)
+{
+    s->defer = on;
+}
+
 int pg_sink_begin(pg_sink *s, cb_err *err)
 {
+    bumps_clear(s, 0);
     if (PQstatus(s->conn) != CONNECTION_OK) PQreset(s->conn);
     if (run(s, "BEGIN", 0, NULL, NULL, err) == CB_OK) return CB_OK;
     PQreset(s->conn);
     return run(s, "BEGIN", 0, NULL, NULL, err);
 }
 
+static int change_revision(pg_sink *s, const char *cal, const char *name, int deleted,
+                           long long *rev, cb_err *err);
+
+/* The data first, then every revision of the batch in one short
+ * transaction of its own: a revision taken early in a long batch could
+ * commit below a sync token a client took meanwhile, and never be
+ * reported to it (ccs-write-path.md, 6.9). A crash in between leaves the
+ * data without its revision, and the write is made again (the caller's
+ * intent is still open). */
 int pg_sink_commit(pg_sink *s, cb_err *err)
 {
-    return run(s, "COMMIT", 0, NULL, NULL, err);
+    int rc = run(s, "COMMIT", 0, NULL, NULL, err);
+    if (rc || !s->nbumps) return rc;
+    rc = run(s, "BEGIN", 0, NULL, NULL, err);
+    for (size_t i = 0; rc == CB_OK && i < s->nbumps; i++)
+        rc = change_revision(s, s->bumps[i].cal, s->bumps[i].name, s->bumps[i].deleted,
+                             &s->bumps[i].rev, err);
+    if (rc == CB_OK) return run(s, "COMMIT", 0, NULL, NULL, err);
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
+int pg_sink_revision(pg_sink *s, long long calendar_id, const char *name, long long *rev)
+{
+    char cal[32];
+    snprintf(cal, sizeof cal, "%lld", calendar_id);
+    for (size_t i = s->nbumps; i-- > 0;)
+        if (!strcmp(s->bumps[i].cal, cal) && !strcmp(s->bumps[i].name, name)) {
+            *rev = s->bumps[i].rev;
+            return *rev ? CB_OK : CB_ENOTFOUND;
+        }
+    return CB_ENOTFOUND;
 }
 
 void pg_sink_rollback(pg_sink *s)
 {
+    bumps_clear(s, 0);
     s->owned_cal = 0;   /* an ownership found inside what is rolled back */
     PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
 int pg_sink_mark(pg_sink *s, cb_err *err)
 {
+    s->mark = s->nbumps;
     return run(s, "SAVEPOINT calbridge_object", 0, NULL, NULL, err);
 }
 
 int pg_sink_undo(pg_sink *s, cb_err *err)
 {
     s->owned_cal = 0;   /* the check may have been made inside what is undone */
+    bumps_clear(s, s->mark);
     return run(s, "ROLLBACK TO SAVEPOINT calbridge_object", 0, NULL, NULL, err);
 }
 
@@ -362,6 +419,27 @@ static int index_rows(index_job *j, const occur_list *l, const span *sp, cb_err 
 
 /* ---- objects ---------------------------------------------------------- */
 
+/* The revision now (as CalendarServer takes it), or, deferred, at commit. */
+static int revise(pg_sink *s, const char *cal, const char *name, int deleted, long long *rev,
+                  cb_err *err)
+{
+    *rev = 0;
+    if (!s->defer) return change_revision(s, cal, name, deleted, rev, err);
+    for (size_t i = 0; i < s->nbumps; i++)
+        if (!strcmp(s->bumps[i].cal, cal) && !strcmp(s->bumps[i].name, name)) {
+            s->bumps[i].deleted = deleted;
+            return CB_OK;
+        }
+    bump *v = realloc(s->bumps, (s->nbumps + 1) * sizeof *v);
+    if (!v) return cb_errf(err, CB_ENOMEM, "out of memory");
+    s->bumps = v;
+    v[s->nbumps] = (bump){.deleted = deleted, .name = strdup(name)};
+    if (!v[s->nbumps].name) return cb_errf(err, CB_ENOMEM, "out of memory");
+    snprintf(v[s->nbumps].cal, sizeof v->cal, "%s", cal);
+    s->nbumps++;
+    return CB_OK;
+}
+
 static int change_revision(pg_sink *s, const char *cal, const char *name, int deleted,
                            long long *rev, cb_err *err)
 {
@@ -546,7 +624,7 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     if (rc == CB_OK) rc = write_row(s, calid, name, text, &f, &sp, obj, err);
     if (rc == CB_OK) rc = index_rows(&j, &l, &sp, err);
     occur_free(&l);
-    if (rc == CB_OK) rc = change_revision(s, calid, name, 0, &out->revision, err);
+    if (rc == CB_OK) rc = revise(s, calid, name, 0, &out->revision, err);
     out->instances = j.rows;
     free(text);
     icalcomponent_free(cal);
@@ -577,7 +655,7 @@ int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const c
     /* Its WebDAV properties go with it, as CalendarServer removes them. */
     const char *d[1] = {obj};
     rc = run(s, "DELETE FROM RESOURCE_PROPERTY WHERE RESOURCE_ID = $1", 1, d, NULL, err);
-    if (rc == CB_OK) rc = change_revision(s, calid, name, 1, &out->revision, err);   /* TIME_RANGE cascades */
+    if (rc == CB_OK) rc = revise(s, calid, name, 1, &out->revision, err);   /* TIME_RANGE cascades */
     return rc;
 }
 

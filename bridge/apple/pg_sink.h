@@ -36,7 +36,7 @@ typedef struct pg_sink pg_sink;
 
 typedef struct pg_written {
     long long calendar_id;   /* the home's default events calendar */
-    long long revision;      /* the revision this write took */
+    long long revision;      /* the revision this write took (0 when deferred) */
     long long instances;     /* TIME_RANGE rows written */
 } pg_written;
 
@@ -51,8 +51,21 @@ void pg_sink_close(pg_sink *s);
  * found before people depend on it, not after. */
 int pg_sink_check_privileges(pg_sink *s, cb_err *err);
 
+/* on: each object's new REVISION is taken when the batch commits, in a
+ * short transaction after the data's (ccs-write-path.md 6.9: a revision
+ * taken early in a long batch can land below a client's sync token and
+ * never be reported); pg_written.revision is then 0 and
+ * pg_sink_revision tells it after pg_sink_commit. off (the default, as
+ * CalendarServer itself does): taken with the write. */
+void pg_sink_defer_revisions(pg_sink *s, int on);
+
 int pg_sink_begin(pg_sink *s, cb_err *err);
+/* Commits the data, then (deferred) the revisions; an error after the data
+ * committed leaves it without its revision: write it again. */
 int pg_sink_commit(pg_sink *s, cb_err *err);
+/* After pg_sink_commit: the revision resource name of calendar_id took in
+ * the batch; CB_ENOTFOUND if it was not written in it. */
+int pg_sink_revision(pg_sink *s, long long calendar_id, const char *name, long long *rev);
 void pg_sink_rollback(pg_sink *s);
 /* Inside a transaction: mark where one object's writes begin, and undo
  * back to the mark when that object fails, keeping the rest of the batch.

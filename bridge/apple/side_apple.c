@@ -182,6 +182,13 @@ static int apple_apply(side *s, const person *p, side_write *w, size_t n, side_a
     if (rc == CB_OK) rc = pg_sink_commit(sa->sink, &e);
     else pg_sink_rollback(sa->sink);
     if (rc != CB_OK) all_failed(w, n, &e);
+    for (size_t i = 0; rc == CB_OK && i < n; i++) {   /* revisions are taken at commit */
+        source_key sk;
+        long long rev = 0;
+        if (w[i].code == CB_OK && key_source_parse(w[i].id, &sk) == CB_OK &&
+            pg_sink_revision(sa->sink, sk.calendar_id, sk.name, &rev) == CB_OK)
+            snprintf(w[i].version, sizeof w[i].version, "%lld", rev);
+    }
     done(ud, w, n, NULL);
     (void)err;
     return CB_OK;
@@ -245,6 +252,7 @@ int side_apple_open(const char *read_dsn, const char *write_dsn, const people *p
     *sa = (side_apple){{&APPLE_OPS}, people, tz, default_tz, NULL, NULL};
     int rc = pg_source_open(read_dsn, &sa->src, err);
     if (rc == CB_OK) rc = pg_sink_open(write_dsn, tz, default_tz, &sa->sink, err);
+    if (rc == CB_OK) pg_sink_defer_revisions(sa->sink, 1);
     if (rc) {
         apple_close(&sa->base);
         return rc;

@@ -52,3 +52,11 @@ ews_delete wendy@example.org "$own_id"
 cbw2 sync --once >/dev/null
 check "the object is deleted in Apple" "$(pg_psql "$WORK/pg" -At -c "SELECT count(*) FROM CALENDAR_OBJECT WHERE RESOURCE_ID = $own")" 0
 check "and its property rows with it" "$(pg_psql "$WORK/pg" -At -c "SELECT count(*) FROM RESOURCE_PROPERTY WHERE RESOURCE_ID = $own")" 0
+
+# A mirror write's revision is taken after its data committed, in a short
+# transaction of its own: a client that synced while the batch was open
+# (after CalendarServer committed a later change) still sees it. Taken
+# with the write, inside the long batch, it landed below that client's
+# token and was never reported (ccs-write-path.md 6.9).
+check "a write lands above a sync token taken while its batch was open" "$($B/revorder "$DSN" d0000000-0000-0000-0000-00000000000a | cut -d' ' -f1)" seen
+check "taken with the write, as before, it is missed" "$($B/revorder "$DSN" d0000000-0000-0000-0000-00000000000b --immediate | cut -d' ' -f1)" missed
