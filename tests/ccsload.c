@@ -15,6 +15,8 @@
  * Apple client that saves them. CCSLOAD_TZ places floating times (UTC);
  * CCSLOAD_CALENDAR names a calendar by resource id instead of the default
  * one (the writer refuses one that is not in OWNER_UID's own home).
+ * CCSLOAD_STRICT=1 refuses what calbridge's mirror refuses (objects over
+ * CalendarServer's instance limit); without it, data is stored as found.
  * "%(now)s", "%(now-1)s", "%(now+1)s" in a file become the current year
  * (CalendarServer's own test data is written with these).
  */
@@ -183,6 +185,7 @@ int main(int argc, char **argv)
     tzmap *tz;
     check(tzmap_load(TZMAP_CLDR_PATH, TZMAP_TZDATA_PATH, &tz, &e), &e);
     check(pg_sink_open(argv[2], tz, getenv("CCSLOAD_TZ") ? getenv("CCSLOAD_TZ") : "UTC", &db, &e), &e);
+    if (getenv("CCSLOAD_STRICT")) pg_sink_enforce_limits(db, 1);   /* as calbridge's mirror writes */
     const char *cmd = argv[3], *owner = argv[4];
     int rc = 2;
     if (!strcmp(cmd, "home")) {

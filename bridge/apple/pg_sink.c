@@ -18,6 +18,7 @@
 #define LOWER_LIMIT_DAYS 365
 #define EXPAND_AHEAD_DAYS 365
 #define MAX_INSTANCES 20000
+#define MAX_ALLOWED_INSTANCES 3000   /* CalendarServer's MaxAllowedInstances */
 
 enum { FB_FREE = 1, FB_BUSY = 2, FB_TENTATIVE = 4 };   /* icalfbtype_to_indexfbtype */
 
@@ -35,6 +36,7 @@ struct pg_sink {
     char owned_owner[256];   /* the last calendar found in its owner's home */
     long long owned_cal;
     int defer;               /* revisions taken after the data commit */
+    int strict;              /* CalendarServer's instance limit refuses */
     bump *bumps;             /* this batch's, in order */
     size_t nbumps, mark;     /* mark: where the current object's begin */
 };
@@ -153,6 +155,11 @@ void pg_sink_close(pg_sink *s)
 void pg_sink_defer_revisions(pg_sink *s, int on)
 {
     s->defer = on;
+}
+
+void pg_sink_enforce_limits(pg_sink *s, int on)
+{
+    s->strict = on;
 }
 
 int pg_sink_begin(pg_sink *s, cb_err *err)
@@ -366,46 +373,86 @@ static int is_floating(icalcomponent *ev)
 }
 
 typedef struct span {
-    long long lower, upper;    /* what was indexed */
-    int lower_cut, unbounded;
+    long long lower, upper;    /* what is indexed */
+    int lower_cut;             /* instances before lower: RECURRANCE_MIN, 1901 marker */
+    int limited;               /* instances after upper: RECURRANCE_MAX = upper */
+    int unbounded;             /* no end: the 2100 marker too */
+    int delayed;               /* not expanded here: no rows, RECURRANCE_MAX 1900-01-01 */
 } span;
 
-static int is_unbounded(icalcomponent *cal, const char *uid)
+static int rule_props(icalcomponent *cal, const char *uid, int *unbounded)
 {
+    int recurring = 0;
+    *unbounded = 0;
     for (icalcomponent *ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); ev;
          ev = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
         const char *u = icalcomponent_get_uid(ev);
+        if (!u || strcmp(u, uid)) continue;
         icalproperty *rr = icalcomponent_get_first_property(ev, ICAL_RRULE_PROPERTY);
-        if (!u || strcmp(u, uid) || !rr) continue;
+        recurring |= rr || icalcomponent_get_first_property(ev, ICAL_RDATE_PROPERTY);
+        if (!rr) continue;
         struct icalrecurrencetype r = icalproperty_get_rrule(rr);
-        if (!r.count && icaltime_is_null_time(r.until)) return 1;
+        if (!r.count && icaltime_is_null_time(r.until)) *unbounded = 1;
     }
-    return 0;
+    return recurring;
 }
 
-/* The object's instances up to the index horizon, and the limits of what
- * is indexed (RECURRANCE_MIN/MAX). A recurrence libical cannot expand is
- * stored with no instance rows, as CalendarServer would fail to index it. */
-static void expand(pg_sink *s, icalcomponent *cal, const char *uid, span *sp, occur_list *l)
+/* The object's instances as CalendarServer indexes them (ccs-write-path.md
+ * 1.3): a single event to 2100; a series from a year back to a year ahead,
+ * with RECURRANCE_MIN/MAX saying it was cut so that CalendarServer expands
+ * further itself when a query needs it. More than MaxAllowedInstances in
+ * that window is refused, as CalendarServer refuses such a PUT. A series
+ * that cannot be expanded here is stored as CalendarServer's delayed
+ * expansion stores it (no rows, RECURRANCE_MAX 1900-01-01): it indexes it
+ * on its first query, instead of the event never showing in free/busy. */
+static int expand(pg_sink *s, icalcomponent *cal, const char *uid, span *sp, occur_list *l,
+                  cb_err *err)
 {
     long long now = (long long)time(NULL);
     long long today = now - now % 86400;
     sp->lower = today - LOWER_LIMIT_DAYS * 86400LL;
-    sp->unbounded = is_unbounded(cal, uid);
-    sp->upper = sp->unbounded ? today + EXPAND_AHEAD_DAYS * 86400LL : 4102444800LL; /* 2100 */
+    int recurring = rule_props(cal, uid, &sp->unbounded);
+    sp->upper = recurring ? today + EXPAND_AHEAD_DAYS * 86400LL : 4102444800LL; /* 2100 */
     map_ctx mc = {NULL, s->tz, s->default_tz, 0, now, NULL};
     tzdef_cache zones = {0};
-    if (occur_ical(cal, uid, &mc, &zones, -(1LL << 62), sp->upper, MAX_INSTANCES, l, NULL) != CB_OK)
+    cb_err e = {0};
+    if (occur_ical(cal, uid, &mc, &zones, -(1LL << 62), sp->upper, MAX_INSTANCES, l, &e) != CB_OK) {
         occur_free(l);
+        tzdef_cache_free(&zones);
+        /* Too many to count here may be too many for CalendarServer too,
+         * and a delayed series it cannot expand breaks every query of the
+         * calendar: refused. Anything else it may expand better. */
+        if (s->strict && strstr(e.msg, "more than"))
+            return cb_errf(err, CB_EINVAL, "event %s: more than %d occurrences up to a year "
+                           "ahead; not indexed (CalendarServer allows %d in its window)", uid,
+                           MAX_INSTANCES, MAX_ALLOWED_INSTANCES);
+        sp->delayed = 1;
+        return CB_OK;
+    } else if (recurring) {
+        occur_list beyond = {0};
+        sp->limited = sp->unbounded ||
+                      occur_ical(cal, uid, &mc, &zones, sp->upper, 253402300799LL, MAX_INSTANCES,
+                                 &beyond, NULL) != CB_OK || beyond.n > 0;
+        occur_free(&beyond);
+    }
     tzdef_cache_free(&zones);
-    sp->lower_cut = 0;
-    for (size_t i = 0; i < l->n; i++) sp->lower_cut |= l->v[i].end < sp->lower;
+    size_t in_window = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        sp->lower_cut |= l->v[i].end < sp->lower;
+        in_window += l->v[i].end >= sp->lower;
+    }
+    if (s->strict && recurring && in_window > MAX_ALLOWED_INSTANCES)
+        return cb_errf(err, CB_EINVAL, "event %s: %zu occurrences between a year back and a year "
+                       "ahead; CalendarServer refuses more than %d (MaxAllowedInstances)", uid,
+                       in_window, MAX_ALLOWED_INSTANCES);
+    return CB_OK;
 }
 
 /* The TIME_RANGE rows of the expanded instances, and the markers. */
 static int index_rows(index_job *j, const occur_list *l, const span *sp, cb_err *err)
 {
     int rc = CB_OK;
+    if (sp->delayed) return CB_OK;   /* CalendarServer builds them */
     for (size_t i = 0; rc == CB_OK && i < l->n; i++) {
         const occur *o = &l->v[i];
         if (o->end < sp->lower) continue;
@@ -541,7 +588,8 @@ static int write_row(pg_sink *s, const char *cal, const char *name, const char *
     snprintf(mode, sizeof mode, "%d", f->attachments);
     snprintf(pc, sizeof pc, "%s", f->private_comments ? "true" : "false");
     if (sp->lower_cut) strftime(rmin, sizeof rmin, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp->lower}));
-    if (sp->unbounded) strftime(rmax, sizeof rmax, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp->upper}));
+    if (sp->limited) strftime(rmax, sizeof rmax, "%Y-%m-%d", gmtime(&(time_t){(time_t)sp->upper}));
+    if (sp->delayed) snprintf(rmax, sizeof rmax, "1900-01-01");
     const char *p[10] = {cal, name, text, f->uid, f->type, f->organizer, mode, pc,
                          *rmin ? rmin : NULL, *rmax ? rmax : NULL};
     PGresult *r;
@@ -620,7 +668,7 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     occur_list l = {0};
     index_job j = {s, calid, obj, icaltimezone_get_builtin_timezone(s->default_tz), 0};
     if (!j.floating_zone) j.floating_zone = icaltimezone_get_utc_timezone();
-    if (rc == CB_OK) expand(s, cal, f.uid, &sp, &l);
+    if (rc == CB_OK) rc = expand(s, cal, f.uid, &sp, &l, err);
     if (rc == CB_OK) rc = write_row(s, calid, name, text, &f, &sp, obj, err);
     if (rc == CB_OK) rc = index_rows(&j, &l, &sp, err);
     occur_free(&l);

@@ -59,6 +59,13 @@ int pg_sink_check_privileges(pg_sink *s, cb_err *err);
  * CalendarServer itself does): taken with the write. */
 void pg_sink_defer_revisions(pg_sink *s, int on);
 
+/* on: an object CalendarServer would refuse for its instances (over its
+ * MaxAllowedInstances in the indexed window, or too many to count) is
+ * refused (CB_EINVAL) instead of stored; what calbridge writes must be
+ * what CalendarServer can serve. off (the default, for data already in
+ * the database): stored, a series too long to count as delayed expansion. */
+void pg_sink_enforce_limits(pg_sink *s, int on);
+
 int pg_sink_begin(pg_sink *s, cb_err *err);
 /* Commits the data, then (deferred) the revisions; an error after the data
  * committed leaves it without its revision: write it again. */

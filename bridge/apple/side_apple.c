@@ -253,6 +253,7 @@ int side_apple_open(const char *read_dsn, const char *write_dsn, const people *p
     int rc = pg_source_open(read_dsn, &sa->src, err);
     if (rc == CB_OK) rc = pg_sink_open(write_dsn, tz, default_tz, &sa->sink, err);
     if (rc == CB_OK) pg_sink_defer_revisions(sa->sink, 1);
+    if (rc == CB_OK) pg_sink_enforce_limits(sa->sink, 1);
     if (rc) {
         apple_close(&sa->base);
         return rc;

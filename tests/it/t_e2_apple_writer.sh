@@ -60,3 +60,21 @@ check "and its property rows with it" "$(pg_psql "$WORK/pg" -At -c "SELECT count
 # token and was never reported (ccs-write-path.md 6.9).
 check "a write lands above a sync token taken while its batch was open" "$($B/revorder "$DSN" d0000000-0000-0000-0000-00000000000a | cut -d' ' -f1)" seen
 check "taken with the write, as before, it is missed" "$($B/revorder "$DSN" d0000000-0000-0000-0000-00000000000b --immediate | cut -d' ' -f1)" missed
+
+# Indexed as CalendarServer indexes (ccs-write-path.md 1.3): a series from
+# a year back to a year ahead, RECURRANCE_MAX saying where it was cut so
+# that CalendarServer expands further itself when a query needs it (before:
+# 200 weeks of rows, and a NULL that says "complete"); more than its
+# MaxAllowedInstances in that window is refused, as CalendarServer refuses
+# such a PUT.
+ser() {   # ser UID DTSTART RRULE
+    printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//Mac OS X 10.9//EN\r\nBEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20300101T000000Z\r\nDTSTART:%s\r\nDURATION:PT1H\r\nSUMMARY:%s\r\nRRULE:%s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' "$1" "$2" "$1" "$3" >"$AW/$1.ics"
+}
+ser long-weekly "$(date -u -d '-30 days' +%Y%m%dT090000Z)" "FREQ=WEEKLY;COUNT=200"
+load put "$WENDY" "$AW/long-weekly.ics" long-weekly.ics
+rows=$(sql "SELECT count(*) FROM TIME_RANGE t JOIN CALENDAR_OBJECT o ON o.RESOURCE_ID = t.CALENDAR_OBJECT_RESOURCE_ID WHERE o.RESOURCE_NAME = 'long-weekly.ics'")
+check "a 200-week series is indexed to a year ahead ($rows rows)" "$([ "$rows" -ge 56 ] && [ "$rows" -le 58 ] && echo yes)" yes
+check "RECURRANCE_MAX says where it was cut" "$(sql "SELECT RECURRANCE_MAX FROM CALENDAR_OBJECT WHERE RESOURCE_NAME = 'long-weekly.ics'")" "$(date -u -d '+365 days' +%Y-%m-%d)"
+ser dense "$(date -u -d '-7 days' +%Y%m%dT090000Z)" "FREQ=HOURLY;INTERVAL=2;COUNT=5000"
+check "over 3000 occurrences in CalendarServer's window: refused, said why" "$(CCSLOAD_STRICT=1 load put "$WENDY" "$AW/dense.ics" dense.ics 2>&1 | grep -c 'CalendarServer refuses more than 3000')" 1
+check "and nothing of it written" "$(sql "SELECT count(*) FROM CALENDAR_OBJECT WHERE RESOURCE_NAME = 'dense.ics'")" 0
