@@ -267,6 +267,52 @@ static int create_home(pg_sink *s, const char *owner, long long *cal, cb_err *er
     return rc;
 }
 
+int pg_sink_find_uid(pg_sink *s, const char *owner, const char *uid, long long *calendar_id,
+                     char *name, size_t size, cb_err *err)
+{
+    const char *p[2] = {owner, uid};
+    PGresult *r;
+    int rc = run(s, "SELECT o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME FROM CALENDAR_OBJECT o"
+                    " JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID"
+                    "  AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
+                    " JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
+                    " WHERE h.OWNER_UID = $1 AND o.ICALENDAR_UID = $2"
+                    " ORDER BY o.RESOURCE_ID LIMIT 1", 2, p, &r, err);
+    if (rc) return rc;
+    int found = PQntuples(r) > 0;
+    if (found) {
+        *calendar_id = atoll(PQgetvalue(r, 0, 0));
+        snprintf(name, size, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return found ? CB_OK : CB_ENOTFOUND;
+}
+
+/* CalendarServer's ImplicitUIDLock (ccs-write-path.md 6.7): the row is
+ * inserted and deleted again inside the transaction; its index entry stays
+ * locked until the commit, so a CalendarServer write of the same UID waits
+ * for ours (and ours for its), and the check that follows sees the other's
+ * object. Then one object per UID per home, as CalendarServer enforces. */
+static int uid_locked_unique(pg_sink *s, const char *owner, const char *uid, const char *cal,
+                             const char *name, cb_err *err)
+{
+    const char *p[1] = {uid};
+    int rc = run(s, "INSERT INTO NAMED_LOCK (LOCK_NAME) VALUES ('ImplicitUIDLock:' || md5($1))",
+                 1, p, NULL, err);
+    if (rc == CB_OK)
+        rc = run(s, "DELETE FROM NAMED_LOCK WHERE LOCK_NAME = 'ImplicitUIDLock:' || md5($1)", 1,
+                 p, NULL, err);
+    long long other_cal = 0;
+    char other[256];
+    if (rc == CB_OK && (rc = pg_sink_find_uid(s, owner, uid, &other_cal, other, sizeof other,
+                                              err)) == CB_ENOTFOUND)
+        return CB_OK;
+    if (rc) return rc;
+    if (other_cal == atoll(cal) && !strcmp(other, name)) return CB_OK;
+    return cb_errf(err, CB_EINVAL, "UID %s is already stored as %s in this home; CalendarServer "
+                   "keeps one object per UID", uid, other);
+}
+
 int pg_sink_home(pg_sink *s, const char *owner, long long *calendar_id, cb_err *err)
 {
     const char *p[1] = {owner};
@@ -663,6 +709,7 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     if (rc == CB_OK && !calendar_id) rc = pg_sink_home(s, owner, &out->calendar_id, err);
     else if (rc == CB_OK) rc = check_owned(s, owner, calendar_id, err);
     snprintf(calid, sizeof calid, "%lld", out->calendar_id);
+    if (rc == CB_OK && s->strict && f.uid) rc = uid_locked_unique(s, owner, f.uid, calid, name, err);
     /* Expanded first: the row carries the limits, and its id keys the index. */
     span sp = {0};
     occur_list l = {0};

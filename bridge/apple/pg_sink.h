@@ -60,10 +60,11 @@ int pg_sink_check_privileges(pg_sink *s, cb_err *err);
 void pg_sink_defer_revisions(pg_sink *s, int on);
 
 /* on: an object CalendarServer would refuse for its instances (over its
- * MaxAllowedInstances in the indexed window, or too many to count) is
- * refused (CB_EINVAL) instead of stored; what calbridge writes must be
- * what CalendarServer can serve. off (the default, for data already in
- * the database): stored, a series too long to count as delayed expansion. */
+ * MaxAllowedInstances in the indexed window, or too many to count), or
+ * whose UID another object of the home already has, is refused (CB_EINVAL)
+ * instead of stored, and each write takes CalendarServer's UID lock; what
+ * calbridge writes must be what CalendarServer can serve. off (the
+ * default, for data already in the database): stored as found. */
 void pg_sink_enforce_limits(pg_sink *s, int on);
 
 int pg_sink_begin(pg_sink *s, cb_err *err);
@@ -98,6 +99,11 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
  * not owner's own. */
 int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const char *name,
                    pg_written *out, cb_err *err);
+
+/* The object of owner's home (not the inbox) holding uid: its calendar
+ * and resource name; CB_ENOTFOUND when there is none. */
+int pg_sink_find_uid(pg_sink *s, const char *owner, const char *uid, long long *calendar_id,
+                     char *name, size_t size, cb_err *err);
 
 /* A resource name CalendarServer clients would use for uid: the UID itself
  * when it is made of safe characters, else a hash of it, plus ".ics". */

@@ -211,8 +211,18 @@ static int apple_place(side *s, const person *p, const ews_event *ev, char id[10
     if (rc == CB_OK) rc = pg_sink_commit(sa->sink, err);
     else pg_sink_rollback(sa->sink);
     if (rc) return rc;
+    /* An object of the home already holding the UID (a copy CalendarServer
+     * delivered, say) is where it goes: one object per UID per home. */
     char name[256];
-    pg_sink_resource_name(ev->uid ? ev->uid : ev->item_id ? ev->item_id : "", name, sizeof name);
+    long long at = 0;
+    const char *uid = ev->uid ? ev->uid : ev->item_id ? ev->item_id : "";
+    rc = pg_sink_find_uid(sa->sink, p->owner_uid, uid, &at, name, sizeof name, err);
+    if (rc == CB_OK) {
+        key_source(p->owner_uid, at, name, id);
+        return CB_OK;
+    }
+    if (rc != CB_ENOTFOUND) return rc;
+    pg_sink_resource_name(uid, name, sizeof name);
     key_source(p->owner_uid, cal, name, id);
     return CB_OK;
 }

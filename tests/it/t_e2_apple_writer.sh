@@ -78,3 +78,15 @@ check "RECURRANCE_MAX says where it was cut" "$(sql "SELECT RECURRANCE_MAX FROM 
 ser dense "$(date -u -d '-7 days' +%Y%m%dT090000Z)" "FREQ=HOURLY;INTERVAL=2;COUNT=5000"
 check "over 3000 occurrences in CalendarServer's window: refused, said why" "$(CCSLOAD_STRICT=1 load put "$WENDY" "$AW/dense.ics" dense.ics 2>&1 | grep -c 'CalendarServer refuses more than 3000')" 1
 check "and nothing of it written" "$(sql "SELECT count(*) FROM CALENDAR_OBJECT WHERE RESOURCE_NAME = 'dense.ics'")" 0
+
+# One object per UID per home, as CalendarServer keeps it: an Exchange item
+# whose UID the home already holds (a copy CalendarServer delivered under
+# its own name) is written into that object, not beside it, under
+# CalendarServer's UID lock (ccs-write-path.md 6.7).
+printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//CALENDARSERVER.ORG//NONSGML Version 1//EN\r\nBEGIN:VEVENT\r\nUID:shared-uid-1\r\nDTSTAMP:20300101T000000Z\r\nDTSTART:20300601T090000Z\r\nDTEND:20300601T100000Z\r\nSUMMARY:Delivered by CalendarServer\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' >"$AW/delivered.ics"
+load put "$WENDY" "$AW/delivered.ics" 5f2d1c0e9a-delivered.ics
+ews_post wendy@example.org "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>Same meeting from Exchange</t:Subject><t:UID>shared-uid-1</t:UID><t:Start>2030-06-01T09:00:00Z</t:Start><t:End>2030-06-01T10:00:00Z</t:End></t:CalendarItem></m:Items></m:CreateItem>" >/dev/null
+cbw2 sync --once >/dev/null
+check "one object holds the UID in wendy's home" "$(sql "SELECT count(*) FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0 JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$WENDY' AND o.ICALENDAR_UID = 'shared-uid-1'")" 1
+check "the one CalendarServer named, now with Exchange's version" "$(sql "SELECT RESOURCE_NAME || ' ' || substring(ICALENDAR_TEXT from 'SUMMARY:([^\r\n]*)') FROM CALENDAR_OBJECT WHERE ICALENDAR_UID = 'shared-uid-1'")" "5f2d1c0e9a-delivered.ics Same meeting from Exchange"
+check "the UID lock is not left behind" "$(sql "SELECT count(*) FROM NAMED_LOCK WHERE LOCK_NAME LIKE 'ImplicitUIDLock:%'")" 0
