@@ -35,7 +35,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 FUZZ_SECONDS ?= 300
 
 .SECONDARY:
-.PHONY: all deps check unit unit-asan it it-asan fuzz fuzz-short torture demo bench env env-stop clean
+.PHONY: all deps check unit unit-asan it it-v66 it-asan fuzz fuzz-short torture demo bench env env-stop clean
 all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(B)/revorder $(UNITS:%=$(B)/%)
 
 deps:
@@ -114,6 +114,11 @@ unit-asan: $(UNITS:%=$(B)/asan/%)
 it: all
 	@tests/it/run.sh
 
+# The same suite on CalendarServer's current schema (v66); `it` runs on v58,
+# the oldest calbridge supports (macOS Server 5, CalendarServer 7.1).
+it-v66: all
+	@CCS_SCHEMA=v66-current tests/it/run.sh
+
 # The integration tests against sanitized programs (slower; not in check).
 it-asan: $(B)/asan/calbridge $(B)/asan/ewssim $(B)/asan/ccsload $(B)/asan/bothsides
 	@ASAN_OPTIONS=detect_leaks=0 BIN=$(B)/asan tests/it/run.sh
@@ -124,6 +129,7 @@ check: deps
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz-short
 	@$(MAKE) --no-print-directory it
+	@$(MAKE) --no-print-directory it-v66
 
 # kill -9 at 100 random points over every phase (a few minutes; not in check).
 torture: deps

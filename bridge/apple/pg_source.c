@@ -309,6 +309,18 @@ int pg_source_get(pg_source *s, const char *owner, long long calendar_id, const 
     return cb_errf(err, CB_ENOMEM, "out of memory");
 }
 
+int pg_source_schema_version(pg_source *s, int *version, cb_err *err)
+{
+    PGresult *r = PQexec(s->conn, "SELECT VALUE FROM CALENDARSERVER WHERE NAME = 'VERSION'");
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    *version = ok ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    int rc = ok ? CB_OK : cb_errf(err, CB_EINVAL, "Apple database: no CalendarServer schema "
+                                  "version (CALENDARSERVER VERSION): is this CalendarServer's "
+                                  "database? %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return rc;
+}
+
 int pg_source_counts(pg_source *s, const char *const *owners, size_t n, long *out, cb_err *err)
 {
     int rc = ensure(s, err);

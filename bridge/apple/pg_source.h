@@ -72,6 +72,10 @@ int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
 int pg_source_get(pg_source *s, const char *owner, long long calendar_id, const char *name,
                   pg_changes **out, cb_err *err);
 
+/* CalendarServer's schema version (CALENDARSERVER NAME 'VERSION'):
+ * CB_EINVAL when the database has none. */
+int pg_source_schema_version(pg_source *s, int *version, cb_err *err);
+
 /* The number of live calendar objects in each owner's home (out[i] for
  * owners[i]), counted as the scan counts them. */
 int pg_source_counts(pg_source *s, const char *const *owners, size_t n, long *out, cb_err *err);

@@ -11,6 +11,9 @@
 #include "pg_sink.h"
 #include "pg_source.h"
 
+#define SCHEMA_OLDEST 58
+#define SCHEMA_NEWEST 66
+
 typedef struct side_apple {
     side base;
     const people *people;
@@ -260,7 +263,15 @@ int side_apple_open(const char *read_dsn, const char *write_dsn, const people *p
     side_apple *sa = calloc(1, sizeof *sa);
     if (!sa) return cb_errf(err, CB_ENOMEM, "out of memory");
     *sa = (side_apple){{&APPLE_OPS}, people, tz, default_tz, NULL, NULL};
+    int version = 0;
     int rc = pg_source_open(read_dsn, &sa->src, err);
+    if (rc == CB_OK) rc = pg_source_schema_version(sa->src, &version, err);
+    /* Tested on v58 (macOS Server 5, CalendarServer 7.1) and v66 (the
+     * current one); what lies between only adds to v58. */
+    if (rc == CB_OK && (version < SCHEMA_OLDEST || version > SCHEMA_NEWEST))
+        rc = cb_errf(err, CB_EINVAL, "Apple database: CalendarServer schema version %d; calbridge "
+                     "knows %d to %d and writes nothing into another", version, SCHEMA_OLDEST,
+                     SCHEMA_NEWEST);
     if (rc == CB_OK) rc = pg_sink_open(write_dsn, tz, default_tz, &sa->sink, err);
     if (rc == CB_OK) pg_sink_defer_revisions(sa->sink, 1);
     if (rc == CB_OK) pg_sink_enforce_limits(sa->sink, 1);

@@ -5,7 +5,8 @@
 . tests/pg.sh   # every caller runs from the project root
 
 SHARED=${SHARED:-../shared}
-SCHEMA=$SHARED/ccs/schema/v58-calendarserver-7.1.sql
+# CCS_SCHEMA=v66-current runs everything against the current schema.
+SCHEMA=$SHARED/ccs/schema/${CCS_SCHEMA:-v58-calendarserver-7.1}.sql
 XSD=$SHARED/ews/schema/libxml2/ews.xsd
 B=${BIN:-build}   # BIN=build/asan runs the tests against sanitized programs
 ALICE=10000000-0000-0000-0000-00000000000a

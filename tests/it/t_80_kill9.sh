@@ -15,5 +15,9 @@ check "every bob event is in Exchange after the kills" "$bob_items" "$expected"
 check "no bob event doubled" "$(calendar_items bob@example.org | cut -f5 | sort | uniq -d | wc -l)" 0
 check "a further run changes nothing" "$(cb sync --once | awk '/items (created|updated|deleted)/ {s += $3} END {print s}')" 0
 cb status --plan >"$WORK/plan.out"
-grep -qi "calendar_object_revisions_home_resource_id_revision" "$WORK/plan.out" && ok "the poll reads revisions through the (home, revision) index" || { not_ok "poll plan does not use the index"; cat "$WORK/plan.out"; }
+# v66 adds an index on REVISION alone, which serves the poll as well (its
+# cost follows the changes too); v58 has only the (home, revision) one.
+idx="calendar_object_revisions_home_resource_id_revision"
+[ "${CCS_SCHEMA:-}" = v66-current ] && idx="calendar_object_revisions_(home_resource_id_)?revision"
+grep -qiE "$idx" "$WORK/plan.out" && ok "the poll reads revisions through a revision index" || { not_ok "poll plan does not use the index"; cat "$WORK/plan.out"; }
 check "status shows no pending intent" "$(awk '/pending intents/ {print $3}' "$WORK/plan.out")" 0
