@@ -8,7 +8,7 @@
  *   intents  tag -> a write that was decided but whose effect is not yet
  *            committed (isync's journal: intent, then effect, then commit);
  *   kv       small named strings: cursors, authority, SyncStates, cutover
- *            steps, conflicts, hand-overs between the engines, lags, what
+ *            steps, conflicts, rewrites queued for the next pass, lags, what
  *            could not be carried (every name is built by keys.h).
  *
  * A source key is "owner_uid/calendar_resource_id/resource_name".

@@ -144,7 +144,7 @@ static int open_service(app *a, const char *conf, int force_delete, int writer_n
     return check_writer(a, writer_needed);
 }
 
-/* One process at a time drives the engines: the service and a cutover
+/* One process at a time drives the engine: the service and a cutover
  * share the state and must not interleave their passes. */
 static int lock_state(const config *cfg)
 {
