@@ -19,6 +19,7 @@
 #define EXPAND_AHEAD_DAYS 365
 #define MAX_INSTANCES 20000
 #define MAX_ALLOWED_INSTANCES 3000   /* CalendarServer's MaxAllowedInstances */
+#define MAX_ATTENDEES 100            /* its MaxAttendeesPerInstance */
 
 enum { FB_FREE = 1, FB_BUSY = 2, FB_TENTATIVE = 4 };   /* icalfbtype_to_indexfbtype */
 
@@ -288,6 +289,20 @@ int pg_sink_find_uid(pg_sink *s, const char *owner, const char *uid, long long *
     return found ? CB_OK : CB_ENOTFOUND;
 }
 
+/* CalendarServer's MaxAttendeesPerInstance: a PUT with more is refused
+ * (max-attendees-per-instance), and so is calbridge's write. */
+static int check_attendees(icalcomponent *cal, const char *name, cb_err *err)
+{
+    for (icalcomponent *ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); ev;
+         ev = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
+        int n = icalcomponent_count_properties(ev, ICAL_ATTENDEE_PROPERTY);
+        if (n > MAX_ATTENDEES)
+            return cb_errf(err, CB_EINVAL, "%s: %d attendees; CalendarServer allows %d "
+                           "(MaxAttendeesPerInstance)", name, n, MAX_ATTENDEES);
+    }
+    return CB_OK;
+}
+
 /* CalendarServer's ImplicitUIDLock (ccs-write-path.md 6.7): the row is
  * inserted and deleted again inside the transaction; its index entry stays
  * locked until the commit, so a CalendarServer write of the same UID waits
@@ -318,10 +333,16 @@ int pg_sink_home(pg_sink *s, const char *owner, long long *calendar_id, cb_err *
     const char *p[1] = {owner};
     PGresult *r;
     /* The default events calendar, or failing that the first owned
-     * calendar that is not the inbox (older homes have no default set). */
+     * calendar that holds events (older homes have no default set): not the
+     * inbox, not the trash, not a to-do list, which free/busy ignores. */
     int rc = run(s, "SELECT COALESCE(hm.DEFAULT_EVENTS, (SELECT MIN(b.CALENDAR_RESOURCE_ID)"
-                    "   FROM CALENDAR_BIND b WHERE b.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
-                    "    AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'))"
+                    "   FROM CALENDAR_BIND b"
+                    "   LEFT JOIN CALENDAR_METADATA m ON m.RESOURCE_ID = b.CALENDAR_RESOURCE_ID"
+                    "  WHERE b.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
+                    "    AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
+                    "    AND COALESCE(m.CHILD_TYPE, 0) = 0 AND NOT COALESCE(m.IS_IN_TRASH, false)"
+                    "    AND (m.SUPPORTED_COMPONENTS IS NULL"
+                    "         OR m.SUPPORTED_COMPONENTS LIKE '%VEVENT%')))"
                     "  FROM CALENDAR_HOME h"
                     "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
                     " WHERE h.OWNER_UID = $1 AND h.STATUS = 0", 1, p, &r, err);
@@ -709,6 +730,7 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     if (rc == CB_OK && !calendar_id) rc = pg_sink_home(s, owner, &out->calendar_id, err);
     else if (rc == CB_OK) rc = check_owned(s, owner, calendar_id, err);
     snprintf(calid, sizeof calid, "%lld", out->calendar_id);
+    if (rc == CB_OK && s->strict) rc = check_attendees(cal, name, err);
     if (rc == CB_OK && s->strict && f.uid) rc = uid_locked_unique(s, owner, f.uid, calid, name, err);
     /* Expanded first: the row carries the limits, and its id keys the index. */
     span sp = {0};

@@ -90,3 +90,24 @@ cbw2 sync --once >/dev/null
 check "one object holds the UID in wendy's home" "$(sql "SELECT count(*) FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0 JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$WENDY' AND o.ICALENDAR_UID = 'shared-uid-1'")" 1
 check "the one CalendarServer named, now with Exchange's version" "$(sql "SELECT RESOURCE_NAME || ' ' || substring(ICALENDAR_TEXT from 'SUMMARY:([^\r\n]*)') FROM CALENDAR_OBJECT WHERE ICALENDAR_UID = 'shared-uid-1'")" "5f2d1c0e9a-delivered.ics Same meeting from Exchange"
 check "the UID lock is not left behind" "$(sql "SELECT count(*) FROM NAMED_LOCK WHERE LOCK_NAME LIKE 'ImplicitUIDLock:%'")" 0
+
+# CalendarServer's other limits, and where new events go: more than its
+# MaxAttendeesPerInstance (100) is refused for calbridge's writes, and a
+# home without a default calendar gets events in its first calendar that
+# holds events, never a to-do list that free/busy ignores.
+att() {   # att N: an event with N attendees
+    { printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//Mac OS X 10.9//EN\r\nBEGIN:VEVENT\r\nUID:crowd-%s\r\nDTSTAMP:20300101T000000Z\r\nDTSTART:20300701T090000Z\r\nDTEND:20300701T100000Z\r\nSUMMARY:Crowd\r\nORGANIZER:mailto:wendy@example.org\r\n' "$1"
+      for i in $(seq "$1"); do printf 'ATTENDEE:mailto:p%s@example.org\r\n' "$i"; done
+      printf 'END:VEVENT\r\nEND:VCALENDAR\r\n'; } >"$AW/crowd$1.ics"
+}
+att 101
+att 100
+check "101 attendees: refused, said why" "$(CCSLOAD_STRICT=1 load put "$WENDY" "$AW/crowd101.ics" crowd101.ics 2>&1 | grep -c 'CalendarServer allows 100')" 1
+check "100 attendees: written" "$(CCSLOAD_STRICT=1 load put "$WENDY" "$AW/crowd100.ics" crowd100.ics 2>&1 | wc -l)$(sql "SELECT count(*) FROM CALENDAR_OBJECT WHERE RESOURCE_NAME = 'crowd100.ics'")" 01
+TOD=50000000-0000-0000-0000-00000000000c
+load home "$TOD" >/dev/null
+sql "UPDATE CALENDAR_HOME_METADATA SET DEFAULT_EVENTS = NULL WHERE RESOURCE_ID = (SELECT RESOURCE_ID FROM CALENDAR_HOME WHERE OWNER_UID = '$TOD')" >/dev/null
+sql "UPDATE CALENDAR_METADATA SET SUPPORTED_COMPONENTS = 'VTODO' WHERE RESOURCE_ID IN (SELECT CALENDAR_RESOURCE_ID FROM CALENDAR_BIND b JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID WHERE h.OWNER_UID = '$TOD' AND b.CALENDAR_RESOURCE_NAME <> 'inbox')" >/dev/null
+sql "WITH c AS (INSERT INTO CALENDAR DEFAULT VALUES RETURNING RESOURCE_ID), m AS (INSERT INTO CALENDAR_METADATA (RESOURCE_ID, SUPPORTED_COMPONENTS) SELECT RESOURCE_ID, 'VEVENT' FROM c RETURNING RESOURCE_ID) INSERT INTO CALENDAR_BIND (CALENDAR_HOME_RESOURCE_ID, CALENDAR_RESOURCE_ID, CALENDAR_RESOURCE_NAME, BIND_MODE, BIND_STATUS) SELECT h.RESOURCE_ID, m.RESOURCE_ID, 'events', 0, 1 FROM m, CALENDAR_HOME h WHERE h.OWNER_UID = '$TOD'" >/dev/null
+load put "$TOD" "$AW/crowd100.ics" tod-event.ics
+check "no default calendar: the event goes to the one that holds events, not the to-do list" "$(sql "SELECT b.CALENDAR_RESOURCE_NAME FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0 WHERE o.RESOURCE_NAME = 'tod-event.ics'")" events
