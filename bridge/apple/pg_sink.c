@@ -249,21 +249,42 @@ static int new_calendar(pg_sink *s, const char *home, const char *name, const ch
                   " VALUES ($1, $2, $3, NULL, false)", 3, v, NULL, err);
 }
 
+/* A home as CalendarServer provisions one (ccs-write-path.md 1.7): its
+ * DATAVERSION, one calendar per component type ("calendar", "tasks",
+ * "polls", as RestrictCalendarsToOneComponentType has it) with the
+ * DEFAULT_* columns, and a transparent inbox. A home the person has in
+ * another state (disabled, migrating) is not doubled: refused. */
 static int create_home(pg_sink *s, const char *owner, long long *cal, cb_err *err)
 {
     const char *p[1] = {owner};
     PGresult *r;
-    int rc = run(s, "INSERT INTO CALENDAR_HOME (OWNER_UID) VALUES ($1) RETURNING RESOURCE_ID", 1,
-                 p, &r, err);
+    int rc = run(s, "SELECT STATUS FROM CALENDAR_HOME WHERE OWNER_UID = $1", 1, p, &r, err);
     if (rc) return rc;
-    char home[32], calid[32], inbox[32];
+    int other = PQntuples(r) > 0;
+    long long status = first_ll(r);
+    if (other)
+        return cb_errf(err, CB_EINVAL, "the home of %s is not active (status %lld); "
+                       "CalendarServer must provision it before anything is written", owner,
+                       status);
+    rc = run(s, "INSERT INTO CALENDAR_HOME (OWNER_UID, DATAVERSION) SELECT $1,"
+                " COALESCE((SELECT CAST(VALUE AS integer) FROM CALENDARSERVER"
+                "           WHERE NAME = 'CALENDAR-DATAVERSION'), 0) RETURNING RESOURCE_ID",
+             1, p, &r, err);
+    if (rc) return rc;
+    char home[32], calid[32], tasks[32], polls[32], inbox[32];
     snprintf(home, sizeof home, "%lld", first_ll(r));
     if ((rc = new_calendar(s, home, "calendar", "VEVENT", calid, err)) ||
+        (rc = new_calendar(s, home, "tasks", "VTODO", tasks, err)) ||
+        (rc = new_calendar(s, home, "polls", "VPOLL", polls, err)) ||
         (rc = new_calendar(s, home, "inbox", NULL, inbox, err)))
         return rc;
-    const char *m[2] = {home, calid};
-    rc = run(s, "INSERT INTO CALENDAR_HOME_METADATA (RESOURCE_ID, DEFAULT_EVENTS) VALUES ($1, $2)",
-             2, m, NULL, err);
+    const char *m[4] = {home, calid, tasks, polls}, *in[1] = {inbox};
+    rc = run(s, "INSERT INTO CALENDAR_HOME_METADATA (RESOURCE_ID, DEFAULT_EVENTS, DEFAULT_TASKS,"
+                " DEFAULT_POLLS) VALUES ($1, $2, $3, $4)", 4, m, NULL, err);
+    /* The inbox never counts as busy (CALENDAR_TRANSP 1). */
+    if (rc == CB_OK)
+        rc = run(s, "UPDATE CALENDAR_BIND SET TRANSP = 1 WHERE CALENDAR_RESOURCE_ID = $1", 1, in,
+                 NULL, err);
     *cal = atoll(calid);
     return rc;
 }

@@ -111,3 +111,17 @@ sql "UPDATE CALENDAR_METADATA SET SUPPORTED_COMPONENTS = 'VTODO' WHERE RESOURCE_
 sql "WITH c AS (INSERT INTO CALENDAR DEFAULT VALUES RETURNING RESOURCE_ID), m AS (INSERT INTO CALENDAR_METADATA (RESOURCE_ID, SUPPORTED_COMPONENTS) SELECT RESOURCE_ID, 'VEVENT' FROM c RETURNING RESOURCE_ID) INSERT INTO CALENDAR_BIND (CALENDAR_HOME_RESOURCE_ID, CALENDAR_RESOURCE_ID, CALENDAR_RESOURCE_NAME, BIND_MODE, BIND_STATUS) SELECT h.RESOURCE_ID, m.RESOURCE_ID, 'events', 0, 1 FROM m, CALENDAR_HOME h WHERE h.OWNER_UID = '$TOD'" >/dev/null
 load put "$TOD" "$AW/crowd100.ics" tod-event.ics
 check "no default calendar: the event goes to the one that holds events, not the to-do list" "$(sql "SELECT b.CALENDAR_RESOURCE_NAME FROM CALENDAR_OBJECT o JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID AND b.BIND_MODE = 0 WHERE o.RESOURCE_NAME = 'tod-event.ics'")" events
+
+# A home the writer has to create is created as CalendarServer provisions
+# one (ccs-write-path.md 1.7): its DATAVERSION, "calendar", "tasks" and
+# "polls" with their defaults, a transparent inbox; a home the person has
+# in another state is not doubled.
+UMA=50000000-0000-0000-0000-00000000000d
+load home "$UMA" >/dev/null
+hm="(SELECT RESOURCE_ID FROM CALENDAR_HOME WHERE OWNER_UID = '$UMA')"
+check "DATAVERSION as CalendarServer's" "$(sql "SELECT DATAVERSION FROM CALENDAR_HOME WHERE OWNER_UID = '$UMA'")" "$(sql "SELECT VALUE FROM CALENDARSERVER WHERE NAME = 'CALENDAR-DATAVERSION'")"
+check "one calendar per component, and the inbox" "$(sql "SELECT string_agg(b.CALENDAR_RESOURCE_NAME || ':' || COALESCE(m.SUPPORTED_COMPONENTS, '-') || ':' || b.TRANSP, ' ' ORDER BY b.CALENDAR_RESOURCE_NAME) FROM CALENDAR_BIND b JOIN CALENDAR_METADATA m ON m.RESOURCE_ID = b.CALENDAR_RESOURCE_ID WHERE b.CALENDAR_HOME_RESOURCE_ID = $hm")" "calendar:VEVENT:0 inbox:-:1 polls:VPOLL:0 tasks:VTODO:0"
+check "each the default of its kind" "$(sql "SELECT (DEFAULT_EVENTS IS NOT NULL)::int + (DEFAULT_TASKS IS NOT NULL)::int + (DEFAULT_POLLS IS NOT NULL)::int FROM CALENDAR_HOME_METADATA WHERE RESOURCE_ID = $hm")" 3
+VAL2=50000000-0000-0000-0000-00000000000e
+sql "INSERT INTO CALENDAR_HOME (OWNER_UID, STATUS) VALUES ('$VAL2', 2)" >/dev/null
+check "a home in another state: refused, not doubled" "$(load home "$VAL2" 2>&1 | grep -c 'not active (status 2)')$(sql "SELECT count(*) FROM CALENDAR_HOME WHERE OWNER_UID = '$VAL2'")" 11
