@@ -94,6 +94,8 @@ struct reconcile {
     char *held;             /* per person: HELD_* this pass */
     long *dels, *links0;    /* per person: deletions let through, links */
     char *counted;          /* per person: links0 known */
+    char *chosen;           /* per person: in this pass */
+    long *page_dels;        /* per person: the guard's count of a page */
     unit **units;
     size_t nunits;
     pend pending;
@@ -493,11 +495,10 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A unit reads one person, or everyone the pass chose. */
 static int in_unit(const unit *u, const person *p)
 {
-    for (size_t i = 0; i < u->n; i++)
-        if (u->pp[i] == p) return 1;
-    return 0;
+    return u->n == 1 ? u->pp[0] == p : u->r->chosen[pidx(u->r, p)];
 }
 
 static const person *owner_of(const unit *u, const char *key)
@@ -602,17 +603,21 @@ static int plan_rewrites(unit *u, store_txn *t)
     return rc;
 }
 
-/* The mass-delete guard, per person over the whole pass. */
+/* The mass-delete guard, per person over the whole pass. The page's
+ * deletions are counted in one walk over its works (page_dels, zero between
+ * calls; -1 marks a person held), not once per person. */
 static void guard(unit *u, store_txn *t)
 {
     reconcile *r = u->r;
+    long *page = r->page_dels;
+    int dropped = 0;
+    for (size_t j = 0; j < u->nworks; j++)
+        if (u->works[j]->in.op == OP_DELETE) page[pidx(r, u->works[j]->p)]++;
     for (size_t i = 0; i < u->n; i++) {
         const person *p = u->pp[i];
         size_t x = pidx(r, p);
-        long dels = 0;
-        for (size_t j = 0; j < u->nworks; j++)
-            dels += u->works[j]->p == p && u->works[j]->in.op == OP_DELETE;
-        if (!dels) continue;
+        long dels = page[x];
+        if (dels <= 0) continue;
         /* Counted once a pass, as the pass found them: what earlier pages
          * deleted counts too (fewer than mass_delete_min can go before the
          * guard sees a mass). */
@@ -625,16 +630,22 @@ static void guard(unit *u, store_txn *t)
             r->dels[x] += dels;
             continue;
         }
-        size_t k = 0;
-        for (size_t j = 0; j < u->nworks; j++) {
-            work *w = u->works[j];
-            if (w->p == p && w->in.op == OP_DELETE) work_free(w);
-            else u->works[k++] = w;
-        }
-        u->nworks = k;
         rules_guard_report(r->d.rep, r->d.cfg, p->smtp, r->dels[x] + dels, r->links0[x]);
         if (!r->held[x]) r->held[x] = HELD_GUARD;
+        page[x] = -1;
+        dropped = 1;
     }
+    size_t k = 0;
+    for (size_t j = 0; j < u->nworks; j++) {
+        work *w = u->works[j];
+        size_t x = pidx(r, w->p);
+        int drop = dropped && w->in.op == OP_DELETE && page[x] < 0;
+        if (w->in.op == OP_DELETE && !drop) page[x] = 0;
+        if (drop) work_free(w);
+        else u->works[k++] = w;
+    }
+    u->nworks = k;
+    for (size_t i = 0; dropped && i < u->n; i++) page[pidx(r, u->pp[i])] = 0;
 }
 
 static int put_intents(unit *u, store_txn *t)
@@ -1060,7 +1071,7 @@ static void fetch_next(unit *u)
     }
     cb_err e = {0};
     fetch_req *fr = pend_new(r, sizeof *fr);
-    if (fr) *fr = (fetch_req){fr->link, u, u->fnext, n};
+    if (fr) fr->u = u, fr->start = u->fnext, fr->n = n;
     if (!fr) {
         unit_fail(u, &(cb_err){CB_ENOMEM, "out of memory"});
         page_end(u);
@@ -1340,7 +1351,8 @@ int reconcile_new(const reconcile_deps *deps, reconcile **out, cb_err *err)
     size_t n = deps->people->n + 1;
     if (!r || !(r->held = calloc(n, 1)) || !(r->counted = calloc(n, 1)) ||
         !(r->dels = calloc(n, sizeof *r->dels)) || !(r->links0 = calloc(n, sizeof *r->links0)) ||
-        !(r->sel = calloc(n, sizeof *r->sel))) {
+        !(r->sel = calloc(n, sizeof *r->sel)) || !(r->chosen = calloc(n, 1)) ||
+        !(r->page_dels = calloc(n, sizeof *r->page_dels))) {
         reconcile_free(r);
         return cb_errf(err, CB_ENOMEM, "out of memory");
     }
@@ -1359,6 +1371,8 @@ void reconcile_free(reconcile *r)
     free(r->dels);
     free(r->links0);
     free(r->sel);
+    free(r->chosen);
+    free(r->page_dels);
     free(r);
 }
 
@@ -1371,9 +1385,10 @@ int reconcile_pass(reconcile *r, side_id from, const char *const *owners, size_t
     r->from = from;
     r->to = from == SIDE_APPLE ? SIDE_EXCHANGE : SIDE_APPLE;
     r->nsel = 0;
+    memset(r->chosen, 0, pp->n);
     for (size_t i = 0; i < (owners ? n : pp->n); i++) {
         const person *p = owners ? people_by_uid(pp, owners[i]) : &pp->v[i];
-        if (p) r->sel[r->nsel++] = p;
+        if (p && !r->chosen[pidx(r, p)]) r->sel[r->nsel++] = p, r->chosen[pidx(r, p)] = 1;
     }
     memset(r->held, 0, pp->n);
     memset(r->counted, 0, pp->n);

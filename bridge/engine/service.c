@@ -75,40 +75,34 @@ static void cycle_end(service *sv, int rc, const cb_err *err)
     if (done) done(sv->ud, rc, err);
 }
 
+/* The time of the last full read, kept in the state; a failure only means
+ * it is done again. */
+static void reconciled_at(service *sv, long long when)
+{
+    store_txn *t;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", when);
+    if (store_begin(sv->d.st, 1, &t, NULL) != CB_OK) return;
+    if (store_put(t, KEY_RECONCILED, buf, NULL) == CB_OK) (void)store_commit(t, NULL);
+    else store_abort(t);
+}
+
 /* Whether the periodic reconciliation is due: every Exchange calendar read
  * in full, so that items gone without a change Exchange reports (a mailbox
  * restored, an administrator's purge) are found. The time is kept in the
  * state, so the interval spans restarts; the first time only starts it. */
 static int reconcile_due(service *sv)
 {
-    long long iv = sv->d.cfg->reconcile_interval_s, now = (long long)time(NULL), last = 0;
+    long long iv = sv->d.cfg->reconcile_interval_s, now = (long long)time(NULL);
     if (iv <= 0) return 0;
     store_txn *t;
     char buf[32];
     if (store_begin(sv->d.st, 0, &t, NULL) != CB_OK) return 0;
     int rc = store_get(t, KEY_RECONCILED, buf, sizeof buf, NULL);
     store_abort(t);
-    if (rc == CB_OK) last = strtoll(buf, NULL, 10);
-    else if (rc != CB_ENOTFOUND) return 0;   /* unreadable: the next cycle tries again */
-    if (rc == CB_ENOTFOUND) {
-        snprintf(buf, sizeof buf, "%lld", now);
-        if (store_begin(sv->d.st, 1, &t, NULL) == CB_OK) {
-            if (store_put(t, KEY_RECONCILED, buf, NULL) == CB_OK) (void)store_commit(t, NULL);
-            else store_abort(t);
-        }
-        return 0;
-    }
-    return now - last >= iv;
-}
-
-static void reconciled(service *sv)
-{
-    store_txn *t;
-    char buf[32];
-    snprintf(buf, sizeof buf, "%lld", (long long)time(NULL));
-    if (store_begin(sv->d.st, 1, &t, NULL) != CB_OK) return;   /* it is simply done again */
-    if (store_put(t, KEY_RECONCILED, buf, NULL) == CB_OK) (void)store_commit(t, NULL);
-    else store_abort(t);
+    if (rc == CB_ENOTFOUND) reconciled_at(sv, now);
+    if (rc != CB_OK) return 0;   /* first time, or unreadable: the next cycle tries again */
+    return now - strtoll(buf, NULL, 10) >= iv;
 }
 
 static void on_resync(void *ud, int rc, const cb_err *err)
@@ -123,7 +117,7 @@ static void on_exchange(void *ud, int rc, const cb_err *err)
 {
     service *sv = ud;
     cb_err e = {0};
-    if (rc == CB_OK && sv->full) reconciled(sv);
+    if (rc == CB_OK && sv->full) reconciled_at(sv, (long long)time(NULL));
     if (rc != CB_OK || reconcile_queued(sv->eng, SIDE_APPLE, NULL, NULL) == 0)
         cycle_end(sv, rc, err);
     else if (reconcile_pass(sv->eng, SIDE_APPLE, NULL, 0, 0, on_resync, sv, &e) != CB_OK)

@@ -127,7 +127,10 @@ static int ews_read(side *s, const person *const *pp, size_t n, const char *curs
         free(q);
         return cb_errf(err, CB_ENOMEM, "out of memory");
     }
-    *q = (sync_req){(side_ews *)s, pp[0], q->cursor, 0, done, ud};
+    q->se = (side_ews *)s;
+    q->p = pp[0];
+    q->done = done;
+    q->ud = ud;
     int rc = sync_send(q, err);
     if (rc) {
         free(q->cursor);

@@ -224,18 +224,21 @@ static void del_field(sim_item *it, const char *key)
 }
 
 /* The text of a stored field ("<t:Start>2024-..</t:Start>" -> "2024-.."). */
+static const char *field_xml(const sim_item *it, const char *key)
+{
+    for (size_t i = 0; i < it->nf; i++)
+        if (!strcmp(it->f[i].name, key)) return it->f[i].xml;
+    return NULL;
+}
+
 static void field_text(const sim_item *it, const char *key, char *out, size_t size)
 {
     out[0] = '\0';
-    for (size_t i = 0; i < it->nf; i++) {
-        if (strcmp(it->f[i].name, key)) continue;
-        const char *x = it->f[i].xml;
-        if (!strncmp(key, "ExtendedProperty:", 17)) x = strstr(x, "<t:Value>");
-        const char *gt = x ? strchr(x, '>') : NULL;
-        const char *lt = gt ? strchr(gt, '<') : NULL;
-        if (gt && lt) snprintf(out, size, "%.*s", (int)(lt - gt - 1), gt + 1);
-        return;
-    }
+    const char *x = field_xml(it, key);
+    if (x && !strncmp(key, "ExtendedProperty:", 17)) x = strstr(x, "<t:Value>");
+    const char *gt = x ? strchr(x, '>') : NULL;
+    const char *lt = gt ? strchr(gt, '<') : NULL;
+    if (gt && lt) snprintf(out, size, "%.*s", (int)(lt - gt - 1), gt + 1);
 }
 
 /* Schema order of the fields we store, so GetItem answers read naturally. */
@@ -453,13 +456,6 @@ static void apply_updates(sim_item *it, xmlNode *updates)
 }
 
 /* ---- occurrences ------------------------------------------------------ */
-
-static const char *field_xml(const sim_item *it, const char *key)
-{
-    for (size_t i = 0; i < it->nf; i++)
-        if (!strcmp(it->f[i].name, key)) return it->f[i].xml;
-    return NULL;
-}
 
 static sim_times times_of(const sim_item *it)
 {
