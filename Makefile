@@ -11,12 +11,13 @@ B       := build
 
 MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapping/recur.c \
            mapping/tzdef.c mapping/ews_item.c mapping/ical_zone.c mapping/occur.c mapping/ical_in.c \
-           mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c
+           mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c mapping/peruser.c
 STATE   := state/store.c state/keys.c
 # bridge/: side.h is the contract of a calendar side; apple/ and exchange/
 # implement it (CalendarServer's tables, EWS), engine/ reconciles through
 # it and knows neither, sides.c chooses them, cli/ is the command line.
-APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c bridge/apple/side_apple.c
+APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c bridge/apple/ccs_notify.c \
+           bridge/apple/side_apple.c
 EXCH    := bridge/exchange/ews_client.c bridge/exchange/ews_xml.c bridge/exchange/ews_ops.c \
            bridge/exchange/ews_stream.c bridge/exchange/oauth2.c bridge/exchange/side_ews.c
 ENGINE  := bridge/side.c bridge/engine/rules.c bridge/engine/reconcile.c \
@@ -26,7 +27,7 @@ BRIDGE  := $(APPLE) $(EXCH) $(ENGINE) $(CLI)
 LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_keys test_rules test_engine test_ews_xml test_ical_in \
-           test_mapping test_sim_recur
+           test_mapping test_sim_recur test_peruser
 SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c tests/ewssim/sim_buf.c tests/ewssim/sim_recur.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream

@@ -102,6 +102,9 @@ typedef struct map_ctx {
     int horizon_days;           /* how far unexpressible repeats are expanded */
     long long now;              /* UTC seconds; the horizon counts from here */
     const char *travel_subject; /* "Travel time: {summary}" when NULL */
+    const char *reader;         /* whose per-user data iCalendar is read with
+                                 * (peruser.h): the calendar's owner; NULL:
+                                 * nobody's, CalendarServer's defaults */
 } map_ctx;
 
 ews_item *ews_item_new(void);

@@ -8,6 +8,7 @@
 
 #include "ical_zone.h"
 #include "occur.h"
+#include "peruser.h"
 
 #define COMMENTS_HEADING "\n\n--- Comments ---\n"
 #define ATTACHMENTS_HEADING "\n\n--- Attachments ---\n"
@@ -789,9 +790,11 @@ static int map_one(icalcomponent *cal, const char *uid, const map_ctx *ctx, ews_
 
 #define NOT_UTF8 "text that is not valid UTF-8: broken bytes carried as U+FFFD"
 
-static icalcomponent *parse(const char *ics, cb_err *err)
+/* As the calendar's owner sees it in CalendarServer: their alarms,
+ * transparency and travel time are in their per-user block. */
+static icalcomponent *parse(const char *ics, const map_ctx *ctx, cb_err *err)
 {
-    icalcomponent *cal = icalparser_parse_string(ics);
+    icalcomponent *cal = peruser_parse(ics, ctx->reader, ctx);
     if (!cal) {
         cb_errf(err, CB_EPARSE, "not iCalendar data");
         return NULL;
@@ -814,7 +817,7 @@ static const char *skipped_kind(icalcomponent *cal)
 int ical_in_map(const char *ics, const map_ctx *ctx, ews_event **out, cb_err *err)
 {
     *out = NULL;
-    icalcomponent *cal = parse(ics, err);
+    icalcomponent *cal = parse(ics, ctx, err);
     if (!cal) return err ? err->code : CB_EPARSE;
     icalcomponent *ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT);
     const char *uid = ev ? icalcomponent_get_uid(ev) : NULL;
@@ -839,7 +842,7 @@ int ical_in_map_all(const char *ics, const map_ctx *ctx, ical_in_result **out, s
 {
     *out = NULL;
     *n = 0;
-    icalcomponent *cal = parse(ics, err);
+    icalcomponent *cal = parse(ics, ctx, err);
     if (!cal) return err ? err->code : CB_EPARSE;
     ical_in_result *r = NULL;
     size_t cnt = 0;

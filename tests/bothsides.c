@@ -5,11 +5,14 @@
  *   bothsides DSN EWS_URL USER:PASSWORD OWNER_UID SMTP DAYS [DEFAULT_TZ]
  *
  * 1. Free/busy per 30-minute slot over the next DAYS days (from today's
- *    midnight UTC): the Apple answer computed from TIME_RANGE the way
- *    CalendarServer's free/busy query does (opaque rows, FBTYPE busy /
- *    tentative / unavailable, floating rows placed in DEFAULT_TZ), and the
- *    Exchange answer asked with GetUserAvailability (MergedFreeBusy). The
- *    two digit strings must be equal.
+ *    midnight UTC): the Apple answer computed the way CalendarServer's
+ *    free/busy query does (the calendars it uses for free/busy, TIME_RANGE
+ *    left-joined to the owner's PERUSER row for their transparency and
+ *    travel time, FBTYPE busy / tentative / unavailable, floating rows
+ *    placed in DEFAULT_TZ), and the Exchange answer asked with
+ *    GetUserAvailability (MergedFreeBusy; OOF and WorkingElsewhere are busy
+ *    to CalendarServer). The two digit strings must be equal: 0 free,
+ *    1 tentative, 2 busy.
  * 2. Occurrences: every UID on either side, expanded over the same window
  *    by libical (Apple text) and by the EWS expander (GetItem of every item
  *    in the mailbox's calendar), must give the same (start, end) list.
@@ -90,19 +93,30 @@ static char *apple_freebusy(ctx *c)
     xs(c->to, to);
     snprintf(tzq, sizeof tzq, "%s", c->tz_name);
     const char *p[4] = {c->owner, from, to, tzq};
-    /* Floating rows hold wall time: placed in the asking user's zone. */
+    /* CalendarServer's own free/busy query (ccs-write-path.md 5.1): the
+     * home's calendars used for free/busy (opaque for its owner, not the
+     * inbox, trash or a to-do list), TIME_RANGE left-joined to the owner's
+     * PERUSER row, whose transparency and travel-adjusted times win;
+     * floating rows hold wall time, placed in the asking user's zone. */
     PGresult *r = PQexecParams(c->db,
         "WITH tr AS ("
-        "  SELECT CASE WHEN t.FLOATING THEN (t.START_DATE AT TIME ZONE $4) AT TIME ZONE 'UTC'"
-        "              ELSE t.START_DATE END s,"
-        "         CASE WHEN t.FLOATING THEN (t.END_DATE AT TIME ZONE $4) AT TIME ZONE 'UTC'"
-        "              ELSE t.END_DATE END e,"
-        "         CASE t.FBTYPE WHEN 3 THEN 3 WHEN 2 THEN 2 WHEN 4 THEN 1 ELSE 0 END code"
+        "  SELECT CASE WHEN t.FLOATING THEN (COALESCE(u.ADJUSTED_START_DATE, t.START_DATE)"
+        "              AT TIME ZONE $4) AT TIME ZONE 'UTC'"
+        "              ELSE COALESCE(u.ADJUSTED_START_DATE, t.START_DATE) END s,"
+        "         CASE WHEN t.FLOATING THEN (COALESCE(u.ADJUSTED_END_DATE, t.END_DATE)"
+        "              AT TIME ZONE $4) AT TIME ZONE 'UTC'"
+        "              ELSE COALESCE(u.ADJUSTED_END_DATE, t.END_DATE) END e,"
+        "         CASE t.FBTYPE WHEN 4 THEN 1 ELSE 2 END code"
         "    FROM TIME_RANGE t"
+        "    LEFT JOIN PERUSER u ON u.TIME_RANGE_INSTANCE_ID = t.INSTANCE_ID AND u.USER_ID = $1"
         "    JOIN CALENDAR_BIND b ON b.CALENDAR_RESOURCE_ID = t.CALENDAR_RESOURCE_ID"
-        "         AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
+        "         AND (b.BIND_MODE = 0 OR b.BIND_STATUS = 1) AND b.TRANSP = 0"
+        "         AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
         "    JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
-        "   WHERE h.OWNER_UID = $1 AND NOT t.TRANSPARENT AND t.FBTYPE IN (2, 3, 4))"
+        "    LEFT JOIN CALENDAR_METADATA m ON m.RESOURCE_ID = t.CALENDAR_RESOURCE_ID"
+        "   WHERE h.OWNER_UID = $1 AND NOT COALESCE(u.TRANSPARENT, t.TRANSPARENT)"
+        "     AND t.FBTYPE IN (2, 3, 4) AND NOT COALESCE(m.IS_IN_TRASH, false)"
+        "     AND (m.SUPPORTED_COMPONENTS IS NULL OR m.SUPPORTED_COMPONENTS LIKE '%VEVENT%'))"
         " SELECT string_agg(code::text, '' ORDER BY slot) FROM ("
         "  SELECT g.slot, COALESCE(MAX(tr.code), 0) code"
         "    FROM generate_series($2::timestamp, $3::timestamp - interval '30 minutes',"
@@ -140,6 +154,11 @@ static char *exchange_freebusy(ctx *c)
         const char *a = strstr(out.s, "<t:MergedFreeBusy>"), *b = a ? strstr(a, "</t:MergedFreeBusy>") : NULL;
         if (a && b) digits = strndup(a + 18, (size_t)(b - a - 18));
     }
+    /* CalendarServer knows free, tentative and busy: Exchange's OOF (3;
+     * travel time is an OOF appointment) and WorkingElsewhere (4) are busy
+     * there (getFBType reads STATUS only). */
+    for (char *d = digits; d && *d; d++)
+        if (*d == '3' || *d == '4') *d = '2';
     if (!digits) fprintf(stderr, "bothsides: GetUserAvailability failed: %.300s\n", out.s ? out.s : "");
     sbuf_free(&q);
     sbuf_free(&out);
@@ -202,7 +221,7 @@ static void apple_side(ctx *c, side *s)
         "       AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
         "  JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
         " WHERE h.OWNER_UID = $1", 1, NULL, p, NULL, NULL, 0);
-    map_ctx mc = {NULL, c->tz, c->tz_name, 0, (long long)time(NULL), NULL};
+    map_ctx mc = {NULL, c->tz, c->tz_name, 0, (long long)time(NULL), NULL, c->owner};
     for (int i = 0; i < PQntuples(r); i++) {
         icalcomponent *cal = icalparser_parse_string(PQgetvalue(r, i, 0));
         tzdef_cache zones = {0};

@@ -11,6 +11,7 @@
 
 #include "../../mapping/ews_item.h"
 #include "../../mapping/occur.h"
+#include "../../mapping/peruser.h"
 #include "../../mapping/sbuf.h"
 #include "pg_source.h"
 
@@ -40,6 +41,8 @@ struct pg_sink {
     int strict;              /* CalendarServer's instance limit refuses */
     bump *bumps;             /* this batch's, in order */
     size_t nbumps, mark;     /* mark: where the current object's begin */
+    long long *touched;      /* the calendars this batch wrote */
+    size_t ntouched;
 };
 
 static int db_err(pg_sink *s, cb_err *err, const char *what)
@@ -101,21 +104,31 @@ static const char *const NEEDED[][2] = {
     {"calendar_object", "SELECT,INSERT,UPDATE,DELETE"},
     {"calendar_object_revisions", "SELECT,INSERT,UPDATE"},
     {"time_range", "SELECT,INSERT,DELETE"},
+    {"peruser", "INSERT"},
     {"resource_property", "SELECT,DELETE"},
     {"revision_seq", "USAGE"},
     {"resource_id_seq", "USAGE"},
     {"instance_id_seq", "USAGE"},
 };
 
-int pg_sink_check_privileges(pg_sink *s, cb_err *err)
+/* What pg_sink_queue_push adds. */
+static const char *const PUSH_NEEDED[][2] = {
+    {"job", "INSERT"},
+    {"push_notification_work", "INSERT"},
+    {"calendar_metadata", "UPDATE"},
+    {"job_seq", "USAGE"},
+    {"workitem_seq", "USAGE"},
+};
+
+static int check_list(pg_sink *s, const char *const (*need)[2], size_t n, char *missing,
+                      size_t size, cb_err *err)
 {
-    char missing[400] = "";
-    for (size_t i = 0; i < sizeof NEEDED / sizeof *NEEDED; i++) {
+    for (size_t i = 0; i < n; i++) {
         char list[64];
-        snprintf(list, sizeof list, "%s", NEEDED[i][1]);
+        snprintf(list, sizeof list, "%s", need[i][1]);
         for (char *save = NULL, *priv = strtok_r(list, ",", &save); priv;
              priv = strtok_r(NULL, ",", &save)) {
-            const char *p[2] = {NEEDED[i][0], priv};
+            const char *p[2] = {need[i][0], priv};
             PGresult *r;
             int rc = run(s, strcmp(priv, "USAGE")
                                 ? "SELECT has_table_privilege($1, $2)"
@@ -123,15 +136,111 @@ int pg_sink_check_privileges(pg_sink *s, cb_err *err)
             if (rc) return rc;
             int ok = PQntuples(r) && PQgetvalue(r, 0, 0)[0] == 't';
             PQclear(r);
-            if (!ok && strlen(missing) + 60 < sizeof missing)
-                snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s on %s",
-                         *missing ? ", " : "", priv, NEEDED[i][0]);
+            if (!ok && strlen(missing) + 60 < size)
+                snprintf(missing + strlen(missing), size - strlen(missing), "%s%s on %s",
+                         *missing ? ", " : "", priv, need[i][0]);
         }
     }
-    if (!*missing) return CB_OK;
+    return CB_OK;
+}
+
+int pg_sink_check_privileges(pg_sink *s, cb_err *err)
+{
+    char missing[400] = "";
+    int rc = check_list(s, NEEDED, sizeof NEEDED / sizeof *NEEDED, missing, sizeof missing, err);
+    if (rc || !*missing) return rc;
     return cb_errf(err, CB_EINVAL, "the Apple writer's role (%s) lacks %s: mirroring into "
                    "CalendarServer would fail; grant them ([apple] write_dsn)",
                    PQuser(s->conn), missing);
+}
+
+int pg_sink_check_push_privileges(pg_sink *s, cb_err *err)
+{
+    char missing[400] = "";
+    int rc = check_list(s, PUSH_NEEDED, sizeof PUSH_NEEDED / sizeof *PUSH_NEEDED, missing,
+                        sizeof missing, err);
+    if (rc || !*missing) return rc;
+    return cb_errf(err, CB_EINVAL, "the Apple writer's role (%s) lacks %s: CalendarServer's "
+                   "push cannot be queued ([apple] notify = queue)", PQuser(s->conn), missing);
+}
+
+static int touch(pg_sink *s, long long cal, cb_err *err)
+{
+    for (size_t i = 0; i < s->ntouched; i++)
+        if (s->touched[i] == cal) return CB_OK;
+    long long *v = realloc(s->touched, (s->ntouched + 1) * sizeof *v);
+    if (!v) return cb_errf(err, CB_ENOMEM, "out of memory");
+    s->touched = v;
+    v[s->ntouched++] = cal;
+    return CB_OK;
+}
+
+int pg_sink_touched(pg_sink *s, pg_calendar **out, size_t *n, cb_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!s->ntouched) return CB_OK;
+    sbuf ids;
+    sbuf_init(&ids);
+    sbuf_cat(&ids, "{");
+    for (size_t i = 0; i < s->ntouched; i++) sbuf_printf(&ids, "%s%lld", i ? "," : "", s->touched[i]);
+    sbuf_cat(&ids, "}");
+    const char *p[1] = {ids.s};
+    PGresult *r;
+    int rc = sbuf_failed(&ids) ? cb_errf(err, CB_ENOMEM, "out of memory")
+             : run(s, "SELECT h.OWNER_UID, b.CALENDAR_RESOURCE_NAME FROM CALENDAR_BIND b"
+                      " JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
+                      " WHERE b.CALENDAR_RESOURCE_ID = ANY($1::bigint[]) AND b.BIND_MODE = 0",
+                   1, p, &r, err);
+    sbuf_free(&ids);
+    if (rc) return rc;
+    int rows = PQntuples(r);
+    if (rows && !(*out = calloc((size_t)rows, sizeof **out))) rc = cb_errf(err, CB_ENOMEM, "out of memory");
+    for (int i = 0; rc == CB_OK && i < rows; i++) {
+        snprintf((*out)[i].owner, sizeof (*out)[i].owner, "%s", PQgetvalue(r, i, 0));
+        snprintf((*out)[i].name, sizeof (*out)[i].name, "%s", PQgetvalue(r, i, 1));
+    }
+    if (rc == CB_OK) *n = (size_t)rows;
+    PQclear(r);
+    return rc;
+}
+
+/* One push job, as twext's makeJob and CalendarServer's notifier write it:
+ * WORK_PRIORITY_HIGH (2), weight 1, a few seconds ahead for coalescing;
+ * PUSH_PRIORITY high (10). The column defaults fit v58's JOB and v66's. */
+static int queue_one(pg_sink *s, const char *id, cb_err *err)
+{
+    const char *p[1] = {id};
+    return run(s, "WITH j AS (INSERT INTO JOB (WORK_TYPE, PRIORITY, WEIGHT, NOT_BEFORE)"
+                  " VALUES ('PUSH_NOTIFICATION_WORK', 2, 1,"
+                  "         timezone('UTC', CURRENT_TIMESTAMP) + interval '3 seconds')"
+                  " RETURNING JOB_ID)"
+                  " INSERT INTO PUSH_NOTIFICATION_WORK (JOB_ID, PUSH_ID, PUSH_PRIORITY)"
+                  " SELECT JOB_ID, $1, 10 FROM j", 1, p, NULL, err);
+}
+
+int pg_sink_queue_push(pg_sink *s, const char *host, const pg_calendar *c, size_t n,
+                       cb_err *err)
+{
+    int rc = run(s, "BEGIN", 0, NULL, NULL, err);
+    for (size_t i = 0; rc == CB_OK && i < n; i++) {
+        char id[800];
+        const char *p[2] = {c[i].owner, c[i].name};
+        rc = run(s, "UPDATE CALENDAR_METADATA SET MODIFIED = timezone('UTC', CURRENT_TIMESTAMP)"
+                    " WHERE RESOURCE_ID = (SELECT b.CALENDAR_RESOURCE_ID FROM CALENDAR_BIND b"
+                    "  JOIN CALENDAR_HOME h ON h.RESOURCE_ID = b.CALENDAR_HOME_RESOURCE_ID"
+                    "  WHERE h.OWNER_UID = $1 AND b.CALENDAR_RESOURCE_NAME = $2"
+                    "    AND b.BIND_MODE = 0)", 2, p, NULL, err);
+        /* A sharee's device listens on the calendar's key, the owner's on
+         * the home's (calendarserver/push/notifier.py). */
+        snprintf(id, sizeof id, "/CalDAV/%s/%s/%s/", host, c[i].owner, c[i].name);
+        if (rc == CB_OK) rc = queue_one(s, id, err);
+        snprintf(id, sizeof id, "/CalDAV/%s/%s/", host, c[i].owner);
+        if (rc == CB_OK) rc = queue_one(s, id, err);
+    }
+    if (rc == CB_OK) return run(s, "COMMIT", 0, NULL, NULL, err);
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
 }
 
 static void bumps_clear(pg_sink *s, size_t from)
@@ -146,6 +255,7 @@ void pg_sink_close(pg_sink *s)
     if (!s) return;
     bumps_clear(s, 0);
     free(s->bumps);
+    free(s->touched);
     PQfinish(s->conn);
     free(s->default_tz);
     free(s);
@@ -166,6 +276,7 @@ void pg_sink_enforce_limits(pg_sink *s, int on)
 int pg_sink_begin(pg_sink *s, cb_err *err)
 {
     bumps_clear(s, 0);
+    s->ntouched = 0;
     if (PQstatus(s->conn) != CONNECTION_OK) PQreset(s->conn);
     if (run(s, "BEGIN", 0, NULL, NULL, err) == CB_OK) return CB_OK;
     PQreset(s->conn);
@@ -406,6 +517,7 @@ typedef struct index_job {
     const char *cal, *obj;
     icaltimezone *floating_zone;
     long long rows;
+    const peruser_index *users;   /* NULL: no PERUSER rows (the markers) */
 } index_job;
 
 static void sql_time(long long t, char out[32])
@@ -425,8 +537,31 @@ static long long wall(long long utc, icaltimezone *zone)
     return (long long)icaltime_as_timet(t);
 }
 
-static int add_row(index_job *j, long long start, long long end, int floating, int fbtype,
-                   int transparent, cb_err *err)
+/* A user's own view of an instance (ccs-write-path.md 1.3): where their
+ * transparency differs from the row's, or travel time moves its start or
+ * end, CalendarServer's free/busy query reads their PERUSER row. */
+static int add_peruser(index_job *j, const char *instance, const occur *o, long long start,
+                       long long end, int transparent, cb_err *err)
+{
+    peruser_row rows[16];
+    size_t n = peruser_index_rows(j->users, o->comp, o->orig, transparent, rows, 16);
+    int rc = CB_OK;
+    for (size_t i = 0; rc == CB_OK && i < n; i++) {
+        char a[32] = "", b[32] = "";
+        if (rows[i].before >= 0) sql_time(start - rows[i].before, a);
+        if (rows[i].after >= 0) sql_time(end + rows[i].after, b);
+        const char *p[5] = {instance, rows[i].user, rows[i].transparent ? "true" : "false",
+                            *a ? a : NULL, *b ? b : NULL};
+        rc = run(j->s, "INSERT INTO PERUSER (TIME_RANGE_INSTANCE_ID, USER_ID, TRANSPARENT,"
+                       " ADJUSTED_START_DATE, ADJUSTED_END_DATE) VALUES ($1, $2, $3, $4, $5)",
+                 5, p, NULL, err);
+    }
+    return rc;
+}
+
+/* One TIME_RANGE row; o NULL for a marker. */
+static int add_row(index_job *j, const occur *o, long long start, long long end, int floating,
+                   int fbtype, int transparent, cb_err *err)
 {
     char a[32], b[32], fb[8];
     if (floating) start = wall(start, j->floating_zone), end = wall(end, j->floating_zone);
@@ -436,9 +571,14 @@ static int add_row(index_job *j, long long start, long long end, int floating, i
     const char *p[7] = {j->cal, j->obj, floating ? "true" : "false", a, b, fb,
                         transparent ? "true" : "false"};
     j->rows++;
-    return run(j->s, "INSERT INTO TIME_RANGE (CALENDAR_RESOURCE_ID, CALENDAR_OBJECT_RESOURCE_ID,"
-                     " FLOATING, START_DATE, END_DATE, FBTYPE, TRANSPARENT)"
-                     " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, p, NULL, err);
+    PGresult *r;
+    int rc = run(j->s, "INSERT INTO TIME_RANGE (CALENDAR_RESOURCE_ID, CALENDAR_OBJECT_RESOURCE_ID,"
+                       " FLOATING, START_DATE, END_DATE, FBTYPE, TRANSPARENT)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING INSTANCE_ID", 7, p, &r, err);
+    if (rc) return rc;
+    char instance[32];
+    snprintf(instance, sizeof instance, "%lld", first_ll(r));
+    return o && j->users ? add_peruser(j, instance, o, start, end, transparent, err) : CB_OK;
 }
 
 static int fbtype_of(icalcomponent *ev)
@@ -448,10 +588,13 @@ static int fbtype_of(icalcomponent *ev)
     return st == ICAL_STATUS_TENTATIVE ? FB_TENTATIVE : FB_BUSY;
 }
 
+/* adjustedTransp of the shared data: TRANSP (the writer's is in their
+ * block), and an all-day event without one is transparent. */
 static int is_transparent(icalcomponent *ev)
 {
     icalproperty *p = icalcomponent_get_first_property(ev, ICAL_TRANSP_PROPERTY);
-    return p && icalproperty_get_transp(p) == ICAL_TRANSP_TRANSPARENT;
+    if (!p) return icalcomponent_get_dtstart(ev).is_date;
+    return icalproperty_get_transp(p) == ICAL_TRANSP_TRANSPARENT;
 }
 
 static int is_floating(icalcomponent *ev)
@@ -501,7 +644,7 @@ static int expand(pg_sink *s, icalcomponent *cal, const char *uid, span *sp, occ
     sp->lower = today - LOWER_LIMIT_DAYS * 86400LL;
     int recurring = rule_props(cal, uid, &sp->unbounded);
     sp->upper = recurring ? today + EXPAND_AHEAD_DAYS * 86400LL : 4102444800LL; /* 2100 */
-    map_ctx mc = {NULL, s->tz, s->default_tz, 0, now, NULL};
+    map_ctx mc = {NULL, s->tz, s->default_tz, 0, now, NULL, NULL};
     tzdef_cache zones = {0};
     cb_err e = {0};
     if (occur_ical(cal, uid, &mc, &zones, -(1LL << 62), sp->upper, MAX_INSTANCES, l, &e) != CB_OK) {
@@ -545,10 +688,13 @@ static int index_rows(index_job *j, const occur_list *l, const span *sp, cb_err 
         const occur *o = &l->v[i];
         if (o->end < sp->lower) continue;
         icalcomponent *ev = o->comp;
-        rc = add_row(j, o->start, o->end, is_floating(ev), fbtype_of(ev), is_transparent(ev), err);
+        rc = add_row(j, o, o->start, o->end, is_floating(ev), fbtype_of(ev), is_transparent(ev),
+                     err);
     }
-    if (rc == CB_OK && sp->lower_cut) rc = add_row(j, -2177452800LL, -2177449200LL, 0, 0, 1, err);
-    if (rc == CB_OK && sp->unbounded) rc = add_row(j, 4102444800LL, 4102448400LL, 0, 0, 1, err);
+    if (rc == CB_OK && sp->lower_cut)
+        rc = add_row(j, NULL, -2177452800LL, -2177449200LL, 0, 0, 1, err);
+    if (rc == CB_OK && sp->unbounded)
+        rc = add_row(j, NULL, 4102444800LL, 4102448400LL, 0, 0, 1, err);
     return rc;
 }
 
@@ -667,8 +813,29 @@ static void new_schedule_tag(char tag[37])
  * derives is rewritten: ACCESS, and the scheduling columns (a scheduling
  * object from the Apple era gets a new Schedule-Tag, everything else ""; the
  * ETags it collected are cleared), with MD5 over text and tag as CCS has it. */
+/* The stored object under a row lock, and its text: other users' per-user
+ * data is carried over from it. */
+static int stored_row(pg_sink *s, const char *cal, const char *name, long long *id, char **text,
+                      cb_err *err)
+{
+    const char *p[2] = {cal, name};
+    PGresult *r;
+    int rc = run(s, "SELECT RESOURCE_ID, ICALENDAR_TEXT FROM CALENDAR_OBJECT"
+                    " WHERE CALENDAR_RESOURCE_ID = $1 AND RESOURCE_NAME = $2 FOR UPDATE",
+                 2, p, &r, err);
+    if (rc) return rc;
+    *id = 0;
+    *text = NULL;
+    if (PQntuples(r)) {
+        *id = atoll(PQgetvalue(r, 0, 0));
+        if (!(*text = strdup(PQgetvalue(r, 0, 1)))) rc = cb_errf(err, CB_ENOMEM, "out of memory");
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int write_row(pg_sink *s, const char *cal, const char *name, const char *text,
-                     const obj_facts *f, const span *sp, char obj[32], cb_err *err)
+                     const obj_facts *f, const span *sp, long long id, char obj[32], cb_err *err)
 {
     char mode[4], pc[8], access[4], tag[37], rmin[16] = "", rmax[16] = "";
     snprintf(access, sizeof access, "%d", f->access);
@@ -681,11 +848,7 @@ static int write_row(pg_sink *s, const char *cal, const char *name, const char *
     const char *p[10] = {cal, name, text, f->uid, f->type, f->organizer, mode, pc,
                          *rmin ? rmin : NULL, *rmax ? rmax : NULL};
     PGresult *r;
-    int rc = run(s, "SELECT RESOURCE_ID FROM CALENDAR_OBJECT"
-                    " WHERE CALENDAR_RESOURCE_ID = $1 AND RESOURCE_NAME = $2 FOR UPDATE",
-                 2, p, &r, err);
-    if (rc) return rc;
-    long long id = first_ll(r);
+    int rc;
     if (id) {
         snprintf(obj, 32, "%lld", id);
         const char *u[11] = {obj, text, f->uid, f->type, f->organizer, mode, pc, p[8], p[9],
@@ -745,7 +908,6 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     obj_facts f = {0};
     int rc = read_facts(cal, &f, err);
     if (rc == CB_OK) rc = check_lengths(name, &f, err);
-    char *text = rc == CB_OK ? icalcomponent_as_ical_string_r(cal) : NULL;
     char calid[32], obj[32];
     out->calendar_id = calendar_id;
     if (rc == CB_OK && !calendar_id) rc = pg_sink_home(s, owner, &out->calendar_id, err);
@@ -753,16 +915,32 @@ int pg_sink_put(pg_sink *s, const char *owner, long long calendar_id, const char
     snprintf(calid, sizeof calid, "%lld", out->calendar_id);
     if (rc == CB_OK && s->strict) rc = check_attendees(cal, name, err);
     if (rc == CB_OK && s->strict && f.uid) rc = uid_locked_unique(s, owner, f.uid, calid, name, err);
+    long long id = 0;
+    char *old = NULL, *text = NULL;
+    if (rc == CB_OK) rc = stored_row(s, calid, name, &id, &old, err);
+    /* Stored as CalendarServer stores the owner's write: their alarms,
+     * TRANSP and travel time in their per-user block, other users' blocks
+     * kept. Text already in that form (CalendarServer's own) as it is. */
+    map_ctx mc = {NULL, s->tz, s->default_tz, 0, (long long)time(NULL), NULL, NULL};
+    if (rc == CB_OK && !(text = peruser_has_blocks(ics) ? strdup(ics)
+                                                         : peruser_store(cal, owner, old, &mc, err)))
+        rc = err && err->code ? err->code : CB_ENOMEM;
+    free(old);
     /* Expanded first: the row carries the limits, and its id keys the index. */
     span sp = {0};
     occur_list l = {0};
-    index_job j = {s, calid, obj, icaltimezone_get_builtin_timezone(s->default_tz), 0};
+    index_job j = {s, calid, obj, icaltimezone_get_builtin_timezone(s->default_tz), 0, NULL};
     if (!j.floating_zone) j.floating_zone = icaltimezone_get_utc_timezone();
+    peruser_index *users = NULL;
     if (rc == CB_OK) rc = expand(s, cal, f.uid, &sp, &l, err);
-    if (rc == CB_OK) rc = write_row(s, calid, name, text, &f, &sp, obj, err);
+    if (rc == CB_OK && !(j.users = users = peruser_index_new(text, cal, &mc)))
+        rc = cb_errf(err, CB_ENOMEM, "out of memory");
+    if (rc == CB_OK) rc = write_row(s, calid, name, text, &f, &sp, id, obj, err);
     if (rc == CB_OK) rc = index_rows(&j, &l, &sp, err);
+    peruser_index_free(users);
     occur_free(&l);
     if (rc == CB_OK) rc = revise(s, calid, name, 0, &out->revision, err);
+    if (rc == CB_OK) rc = touch(s, out->calendar_id, err);
     out->instances = j.rows;
     free(text);
     icalcomponent_free(cal);
@@ -794,6 +972,7 @@ int pg_sink_delete(pg_sink *s, const char *owner, long long calendar_id, const c
     const char *d[1] = {obj};
     rc = run(s, "DELETE FROM RESOURCE_PROPERTY WHERE RESOURCE_ID = $1", 1, d, NULL, err);
     if (rc == CB_OK) rc = revise(s, calid, name, 1, &out->revision, err);   /* TIME_RANGE cascades */
+    if (rc == CB_OK) rc = touch(s, calendar_id, err);
     return rc;
 }
 

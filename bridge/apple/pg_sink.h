@@ -5,16 +5,22 @@
  * loader that plays an Apple client.
  *
  * Per object, inside the caller's transaction (pg_sink_begin/commit):
- *   CALENDAR_OBJECT  text, UID, component type, organizer, MD5 of the text,
+ *   CALENDAR_OBJECT  text in CalendarServer's per-user form (the owner's
+ *                    alarms, TRANSP and X- properties in their
+ *                    X-CALENDARSERVER-PERUSER block, other users' blocks
+ *                    kept from the stored text: peruser.h), UID, component
+ *                    type, organizer, MD5 of the text,
  *                    attachment mode, private-comments flag, RECURRANCE_MIN/
  *                    MAX (how far the index was expanded), MODIFIED;
  *   TIME_RANGE       one row per instance from a year back to a year ahead
  *                    (CalendarServer's FreeBusyIndexLowerLimitDays and
  *                    FreeBusyIndexExpandAheadDays defaults; bounded series
  *                    are indexed whole), FBTYPE from STATUS, TRANSPARENT
- *                    from TRANSP, FLOATING times stored as wall time, and
- *                    the 1901 / 2100 marker rows CalendarServer adds for a
- *                    truncated or unbounded expansion;
+ *                    as adjustedTransp, FLOATING times stored as wall time,
+ *                    and the 1901 / 2100 marker rows CalendarServer adds
+ *                    for a truncated or unbounded expansion;
+ *   PERUSER          where a user's view of an instance differs: their
+ *                    transparency, travel time as ADJUSTED_START/END;
  *   CALENDAR_OBJECT_REVISIONS  a fresh REVISION from REVISION_SEQ (DELETED
  *                    on removal) — what sync tokens and the bridge's own
  *                    poll read;
@@ -80,6 +86,29 @@ void pg_sink_rollback(pg_sink *s);
  * pg_sink_undo fails (CB_EIO) only when the connection itself is gone. */
 int pg_sink_mark(pg_sink *s, cb_err *err);
 int pg_sink_undo(pg_sink *s, cb_err *err);
+
+/* A calendar a batch wrote: its owner's UID and its name in their home,
+ * which name it in CalendarServer's URLs and push keys. */
+typedef struct pg_calendar {
+    char owner[256];
+    char name[256];
+} pg_calendar;
+
+/* After pg_sink_commit: the calendars the batch wrote (*out the caller's,
+ * free()). */
+int pg_sink_touched(pg_sink *s, pg_calendar **out, size_t *n, cb_err *err);
+
+/* CalendarServer's own news of a change, where calbridge cannot reach it
+ * over CalDAV (ccs-write-path.md 3, option A): in a short transaction, the
+ * calendar's MODIFIED bumped and PUSH_NOTIFICATION_WORK jobs queued for the
+ * calendar and its home, as its notifier queues them; host is its
+ * ServerHostName. Its PROPFIND cache is not reached this way. */
+int pg_sink_queue_push(pg_sink *s, const char *host, const pg_calendar *c, size_t n,
+                       cb_err *err);
+
+/* The privileges pg_sink_queue_push needs besides the writer's: CB_EINVAL
+ * naming each one missing. */
+int pg_sink_check_push_privileges(pg_sink *s, cb_err *err);
 
 /* The home of owner and its default calendar and inbox, created as
  * CalendarServer provisions them when missing; *calendar_id is the default

@@ -21,11 +21,13 @@ typedef struct side_apple {
     const char *default_tz;
     pg_source *src;
     pg_sink *sink;
+    ccs_notify *notify;
+    int queue_push;          /* notify = queue: its privileges are checked too */
 } side_apple;
 
 static map_ctx ctx_of(const side_apple *sa)
 {
-    return (map_ctx){sa->people, sa->tz, sa->default_tz, 0, (long long)time(NULL), NULL};
+    return (map_ctx){sa->people, sa->tz, sa->default_tz, 0, (long long)time(NULL), NULL, NULL};
 }
 
 static char *fmt_lld(long long v)
@@ -40,6 +42,7 @@ static void map_object(const side_apple *sa, const pg_change *pc, ews_event **ev
                        char **why, int *skip)
 {
     map_ctx mc = ctx_of(sa);
+    mc.reader = pc->owner_uid;   /* the owner's alarms, TRANSP and travel time */
     cb_err e = {0};
     *ev = NULL;
     *code = CB_OK;
@@ -185,6 +188,8 @@ static int apple_apply(side *s, const person *p, side_write *w, size_t n, side_a
     if (rc == CB_OK) rc = pg_sink_commit(sa->sink, &e);
     else pg_sink_rollback(sa->sink);
     if (rc != CB_OK) all_failed(w, n, &e);
+    size_t pending;   /* only the news is late when this fails: it says so */
+    if (rc == CB_OK) ccs_notify_send(sa->notify, sa->sink, &pending, &e);
     for (size_t i = 0; rc == CB_OK && i < n; i++) {   /* revisions are taken at commit */
         source_key sk;
         long long rev = 0;
@@ -238,12 +243,15 @@ static int apple_covers(const char *have, const char *seen)
 
 static int apple_check(side *s, cb_err *err)
 {
-    return pg_sink_check_privileges(((side_apple *)s)->sink, err);
+    side_apple *sa = (side_apple *)s;
+    int rc = pg_sink_check_privileges(sa->sink, err);
+    return rc == CB_OK && sa->queue_push ? pg_sink_check_push_privileges(sa->sink, err) : rc;
 }
 
 static void apple_close(side *s)
 {
     side_apple *sa = (side_apple *)s;
+    ccs_notify_close(sa->notify);
     pg_sink_close(sa->sink);
     pg_source_close(sa->src);
     free(sa);
@@ -257,12 +265,14 @@ static const side_ops APPLE_OPS = {
 };
 
 int side_apple_open(const char *read_dsn, const char *write_dsn, const people *people,
-                    const tzmap *tz, const char *default_tz, side **out, cb_err *err)
+                    const tzmap *tz, const char *default_tz, const ccs_notify_opts *notify,
+                    side **out, cb_err *err)
 {
     *out = NULL;
     side_apple *sa = calloc(1, sizeof *sa);
     if (!sa) return cb_errf(err, CB_ENOMEM, "out of memory");
-    *sa = (side_apple){{&APPLE_OPS}, people, tz, default_tz, NULL, NULL};
+    *sa = (side_apple){{&APPLE_OPS}, people, tz, default_tz, NULL, NULL, NULL,
+                       notify && notify->mode == CCS_NOTIFY_QUEUE};
     int version = 0;
     int rc = pg_source_open(read_dsn, &sa->src, err);
     if (rc == CB_OK) rc = pg_source_schema_version(sa->src, &version, err);
@@ -275,6 +285,7 @@ int side_apple_open(const char *read_dsn, const char *write_dsn, const people *p
     if (rc == CB_OK) rc = pg_sink_open(write_dsn, tz, default_tz, &sa->sink, err);
     if (rc == CB_OK) pg_sink_defer_revisions(sa->sink, 1);
     if (rc == CB_OK) pg_sink_enforce_limits(sa->sink, 1);
+    if (rc == CB_OK && notify) rc = ccs_notify_open(notify, &sa->notify, err);
     if (rc) {
         apple_close(&sa->base);
         return rc;

@@ -14,7 +14,10 @@
  *             create whose outcome is unknown is simply written again;
  *   place     the person's default calendar, and a resource name from the
  *             UID as CalendarServer's clients name them;
- *   check     the writer role's privileges (pg_sink_check_privileges).
+ *             After each batch commits, CalendarServer is told of the
+ *             calendars it wrote (ccs_notify), so that clients hear now;
+ *   check     the writer role's privileges (pg_sink_check_privileges), and
+ *             those queueing CalendarServer's push needs.
  * There are no change signals: the engine polls.
  */
 #ifndef SIDE_APPLE_H
@@ -22,10 +25,13 @@
 
 #include "../../mapping/tzmap.h"
 #include "../side.h"
+#include "ccs_notify.h"
 
 /* read_dsn is read only (a copy of the database will do); write_dsn writes
- * the homes of people whose authority is Exchange. */
+ * the homes of people whose authority is Exchange; notify says how
+ * CalendarServer hears of those writes after each batch (ccs_notify.h). */
 int side_apple_open(const char *read_dsn, const char *write_dsn, const people *people,
-                    const tzmap *tz, const char *default_tz, side **out, cb_err *err);
+                    const tzmap *tz, const char *default_tz, const ccs_notify_opts *notify,
+                    side **out, cb_err *err);
 
 #endif

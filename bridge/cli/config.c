@@ -17,7 +17,8 @@ typedef struct parse_ctx {
     config *c;
     const char *path;
     char first_error[400];  /* the handler's message for ini_parse's line */
-    char *password_file, *token_file, *client_secret_file;
+    char *password_file, *token_file, *client_secret_file, *caldav_password_file;
+    int notify_set;         /* [apple] notify was given */
 } parse_ctx;
 
 /* Keeps only the first message: ini_parse reports the first failing line. */
@@ -85,6 +86,27 @@ static int on_apple(parse_ctx *x, const char *k, const char *v)
         return set_int(x, &x->c->poll_interval_ms, k, v, 1, 3600, 1000);
     if (!strcmp(k, "poll_interval_ms"))
         return set_int(x, &x->c->poll_interval_ms, k, v, 10, 3600000, 1);
+    if (!strcmp(k, "caldav_url")) {
+        if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) {
+            fail(x, "caldav_url must start with https:// or http://, not '%s'", v);
+            return 0;
+        }
+        return set_str(&x->c->caldav_url, v);
+    }
+    if (!strcmp(k, "caldav_user")) return set_str(&x->c->caldav_user, v);
+    if (!strcmp(k, "caldav_password_file")) return set_str(&x->caldav_password_file, v);
+    if (!strcmp(k, "server_hostname")) return set_str(&x->c->server_hostname, v);
+    if (!strcmp(k, "notify")) {
+        static const char *const MODES[] = {"none", "caldav", "queue"};
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(v, MODES[i])) {
+                x->c->notify = i;
+                x->notify_set = 1;
+                return 1;
+            }
+        fail(x, "notify must be caldav, queue or none, not '%s'", v);
+        return 0;
+    }
     return -1;
 }
 
@@ -242,7 +264,8 @@ static int check_edges(parse_ctx *x, cb_err *err)
         return cb_errf(err, CB_EINVAL, "%s: [people] default_timezone '%s' is not a known IANA "
                        "zone (e.g. Europe/Berlin)", x->path, c->default_tz);
     int clear = !strncmp(c->ews_url, "http://", 7) ||
-                (c->token_url && !strncmp(c->token_url, "http://", 7));
+                (c->token_url && !strncmp(c->token_url, "http://", 7)) ||
+                (c->notify == 1 && !strncmp(c->caldav_url, "http://", 7));
     const char *why = clear ? "url is http://: the credentials cross the network in clear"
                       : !c->tls_verify ? "tls_verify = no: any server can pose as Exchange" : NULL;
     if (!why) return CB_OK;
@@ -250,6 +273,26 @@ static int check_edges(parse_ctx *x, cb_err *err)
         return cb_errf(err, CB_EINVAL, "%s: [exchange] %s; use https:// with tls_verify = yes, "
                        "or set allow_insecure = yes if that is really meant", x->path, why);
     snprintf(c->warning, sizeof c->warning, "[exchange] %s (allow_insecure = yes)", why);
+    return CB_OK;
+}
+
+/* How CalendarServer hears of mirror writes (ccs_notify.h): CalDAV when
+ * its URL is given, unless said otherwise. */
+static int finish_notify(parse_ctx *x, cb_err *err)
+{
+    config *c = x->c;
+    const char *p = x->path;
+    int rc;
+    if (!x->notify_set && c->caldav_url) c->notify = 1;
+    if (c->notify == 1) {
+        if ((rc = require(p, c->caldav_url, "[apple] caldav_url (notify = caldav)", err)) ||
+            (rc = require(p, c->caldav_user, "[apple] caldav_user (notify = caldav)", err)) ||
+            (rc = require(p, x->caldav_password_file,
+                          "[apple] caldav_password_file (notify = caldav)", err)))
+            return rc;
+        return read_secret(x->caldav_password_file, &c->caldav_secret, err);
+    }
+    if (c->notify == 2) return require(p, c->server_hostname, "[apple] server_hostname (notify = queue)", err);
     return CB_OK;
 }
 
@@ -283,6 +326,7 @@ static int finish(parse_ctx *x, cb_err *err)
     }
     if (rc == CB_OK && !c->apple_write_dsn && !(c->apple_write_dsn = strdup(c->apple_dsn)))
         rc = cb_errf(err, CB_ENOMEM, "out of memory");
+    if (rc == CB_OK) rc = finish_notify(x, err);
     return rc ? rc : check_edges(x, err);
 }
 
@@ -321,6 +365,7 @@ int config_load(const char *path, config **out, cb_err *err)
     free(x.password_file);
     free(x.token_file);
     free(x.client_secret_file);
+    free(x.caldav_password_file);
     if (rc != CB_OK) {
         config_free(c);
         return rc;
@@ -334,6 +379,11 @@ void config_free(config *c)
     if (!c) return;
     free(c->apple_dsn);
     free(c->apple_write_dsn);
+    free(c->caldav_url);
+    free(c->caldav_user);
+    if (c->caldav_secret) memset(c->caldav_secret, 0, strlen(c->caldav_secret));
+    free(c->caldav_secret);
+    free(c->server_hostname);
     free(c->ews_url);
     free(c->username);
     free(c->client_id);

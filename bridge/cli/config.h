@@ -18,6 +18,11 @@ typedef struct config {
     char *apple_dsn;        /* the reader: SELECT suffices */
     char *apple_write_dsn;  /* the writer (mirrors); dsn when not given */
     int poll_interval_ms;
+    int notify;             /* ccs_notify_mode: how CalendarServer hears of mirror writes */
+    char *caldav_url;       /* notify = caldav: CalendarServer's base URL, */
+    char *caldav_user;      /* an AdminPrincipals member and its password */
+    char *caldav_secret;
+    char *server_hostname;  /* notify = queue: CalendarServer's ServerHostName */
     /* [exchange] */
     char *ews_url;
     auth_kind auth;

@@ -193,7 +193,7 @@ int translate_main(int argc, char **argv, FILE *out, FILE *err)
         rc = 1;
     } else {
         map_ctx mc = {p, tz, o.zone, o.horizon ? o.horizon : ICAL_IN_DEFAULT_HORIZON,
-                      (long long)time(NULL), o.travel};
+                      (long long)time(NULL), o.travel, NULL};
         rc = o.reverse ? reverse(&o, &mc, text, len, out, err) : forward(&o, &mc, text, out, err);
     }
     free(text);

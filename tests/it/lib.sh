@@ -68,6 +68,7 @@ it_subenv() {
 
 it_cleanup() {
     [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null
+    [ -n "${WORK:-}" ] && pkill -f "caldavsim.py .*$WORK" 2>/dev/null
     [ -n "${WORK:-}" ] && pg_stop "$WORK/pg" && rm -rf "$WORK"
 }
 

@@ -2,7 +2,9 @@
 # After every step, for every person: free/busy per 30-minute slot over the
 # next 60 days computed from CalendarServer's tables equals Exchange's
 # GetUserAvailability, and every event expands to the same occurrences on
-# both sides (tests/bothsides.c).
+# both sides (tests/bothsides.c). The Apple side is read as CalendarServer's
+# free/busy query reads it: the owner's PERUSER rows (travel time, their own
+# transparency) included.
 WV=$WORK/waves
 mkdir -p "$WV"
 echo "owner_uid,smtp,wave,kind" >"$WV/people.csv"

@@ -125,3 +125,35 @@ check "each the default of its kind" "$(sql "SELECT (DEFAULT_EVENTS IS NOT NULL)
 VAL2=50000000-0000-0000-0000-00000000000e
 sql "INSERT INTO CALENDAR_HOME (OWNER_UID, STATUS) VALUES ('$VAL2', 2)" >/dev/null
 check "a home in another state: refused, not doubled" "$(load home "$VAL2" 2>&1 | grep -c 'not active (status 2)')$(sql "SELECT count(*) FROM CALENDAR_HOME WHERE OWNER_UID = '$VAL2'")" 11
+
+# Per-user data, as CalendarServer keeps it (ccs-write-path.md 1.1 step 7,
+# 1.3): Wendy's reminder, her "free" and her X- properties go into her
+# X-CALENDARSERVER-PERUSER block, not the shared event her sharees and
+# delegates see; where her view differs from the index, her PERUSER row says
+# so; a sharee's own block survives her next change.
+obj_text() { sql "SELECT ICALENDAR_TEXT FROM CALENDAR_OBJECT WHERE ICALENDAR_TEXT LIKE '%SUMMARY:$1%'" | tr -d '\r'; }
+ews_post wendy@example.org "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId><t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>Focus time</t:Subject><t:ReminderIsSet>true</t:ReminderIsSet><t:ReminderMinutesBeforeStart>15</t:ReminderMinutesBeforeStart><t:Start>2030-05-04T09:00:00Z</t:Start><t:End>2030-05-04T10:00:00Z</t:End><t:LegacyFreeBusyStatus>Free</t:LegacyFreeBusyStatus></t:CalendarItem></m:Items></m:CreateItem>" >/dev/null
+cbw2 sync --once >/dev/null
+txt=$(obj_text "Focus time")
+check "the shared event holds no reminder, TRANSP or X- property of hers" "$(printf '%s\n' "$txt" | sed -n '/^BEGIN:VEVENT/,/^END:VEVENT/p' | grep -c '^BEGIN:VALARM\|^TRANSP\|^X-')" 0
+check "her block holds them" "$(printf '%s\n' "$txt" | sed -n '/^BEGIN:X-CALENDARSERVER-PERUSER/,/^END:X-CALENDARSERVER-PERUSER/p' | grep -c "^X-CALENDARSERVER-PERUSER-UID:$WENDY\|^TRANSP:TRANSPARENT\|^TRIGGER:-PT15M\|^X-MICROSOFT-CDO-BUSYSTATUS:FREE")" 4
+peruser_of() { sql "SELECT string_agg(p.USER_ID || ':' || p.TRANSPARENT || ':' || COALESCE(to_char(p.ADJUSTED_START_DATE, 'HH24:MI'), '-') || ':' || COALESCE(to_char(p.ADJUSTED_END_DATE, 'HH24:MI'), '-'), ' ' ORDER BY p.USER_ID) FROM PERUSER p JOIN TIME_RANGE t ON t.INSTANCE_ID = p.TIME_RANGE_INSTANCE_ID JOIN CALENDAR_OBJECT o ON o.RESOURCE_ID = t.CALENDAR_OBJECT_RESOURCE_ID WHERE o.ICALENDAR_TEXT LIKE '%SUMMARY:$1%'"; }
+check "free for her alone: her PERUSER row, the index row busy" "$(peruser_of "Focus time") $(sql "SELECT t.TRANSPARENT FROM TIME_RANGE t JOIN CALENDAR_OBJECT o ON o.RESOURCE_ID = t.CALENDAR_OBJECT_RESOURCE_ID WHERE o.ICALENDAR_TEXT LIKE '%SUMMARY:Focus time%'")" "$WENDY:true:-:- f"
+sql "UPDATE CALENDAR_OBJECT SET ICALENDAR_TEXT = replace(ICALENDAR_TEXT, E'END:VCALENDAR\r\n', E'BEGIN:X-CALENDARSERVER-PERUSER\r\nX-CALENDARSERVER-PERUSER-UID:sharee-9\r\nBEGIN:X-CALENDARSERVER-PERINSTANCE\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:mine\r\nTRIGGER:-PT7M\r\nEND:VALARM\r\nEND:X-CALENDARSERVER-PERINSTANCE\r\nEND:X-CALENDARSERVER-PERUSER\r\nEND:VCALENDAR\r\n') WHERE ICALENDAR_TEXT LIKE '%SUMMARY:Focus time%'" >/dev/null
+fid=$(calendar_items wendy@example.org | awk -F'\t' '$8 == "Focus time" {print $3}')
+ews_set_subject wendy@example.org "$fid" "Focus time longer"
+cbw2 sync --once >/dev/null
+txt=$(obj_text "Focus time longer")
+check "a sharee's own alarm survives her change" "$(printf '%s\n' "$txt" | grep -c '^X-CALENDARSERVER-PERUSER-UID:sharee-9\|^TRIGGER:-PT7M')" 2
+check "and hers is written once, anew" "$(printf '%s\n' "$txt" | grep -c "^X-CALENDARSERVER-PERUSER-UID:$WENDY")$(printf '%s\n' "$txt" | grep -c '^TRIGGER:-PT15M')" 11
+
+# Read the other way: what an Apple client stored in per-user form (here
+# written by the test loader, split as CalendarServer splits a PUT) reaches
+# Exchange with the owner's reminder, transparency and travel time.
+printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//Mac OS X 10.9//EN\r\nBEGIN:VEVENT\r\nUID:vera-offsite\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20300506T090000Z\r\nDTEND:20300506T100000Z\r\nSUMMARY:Offsite\r\nTRANSP:TRANSPARENT\r\nX-APPLE-TRAVEL-DURATION;VALUE=DURATION:PT45M\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:r\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' >"$AW/offsite.ics"
+load put "$VERA" "$AW/offsite.ics" offsite.ics
+check "stored split: Vera's data in her block" "$(obj_text Offsite | sed -n '/^BEGIN:X-CALENDARSERVER-PERUSER/,$p' | grep -c "^X-CALENDARSERVER-PERUSER-UID:$VERA\|^TRIGGER:-PT10M\|^X-APPLE-TRAVEL-DURATION")" 3
+check "her travel time moves her start in the index (PERUSER)" "$(peruser_of Offsite)" "$VERA:true:08:15:-"
+cbw2 sync --once >/dev/null
+oid=$(calendar_items vera@example.org | awk -F'\t' '$8 == "Offsite" {print $3}')
+check "in Exchange with her reminder and her Free" "$(ews_post vera@example.org "<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id=\"$oid\"/></m:ItemIds></m:GetItem>" | grep -o '<t:ReminderMinutesBeforeStart>[0-9]*\|<t:LegacyFreeBusyStatus>[A-Za-z]*' | cut -d'>' -f2 | tr '\n' ' ')" "10 Free "

@@ -41,7 +41,7 @@ static ews_event *map(const char *body, int expect_rc, cb_err *e)
 {
     char ics[4096];
     snprintf(ics, sizeof ics, HEAD "%s" TAIL, body);
-    map_ctx c = {ppl, tz, "Europe/Berlin", 730, 0, NULL};
+    map_ctx c = {ppl, tz, "Europe/Berlin", 730, 0, NULL, NULL};
     ews_event *ev = NULL;
     assert_int_equal(ical_in_map(ics, &c, &ev, e), expect_rc);
     return ev;
@@ -184,7 +184,7 @@ static void bad_input_fails_alone_with_a_reason(void **st)
     (void)st;
     cb_err e;
     ews_event *ev = NULL;
-    map_ctx c = {ppl, tz, "UTC", 730, 0, NULL};
+    map_ctx c = {ppl, tz, "UTC", 730, 0, NULL, NULL};
     assert_int_equal(ical_in_map("garbage", &c, &ev, &e), CB_EPARSE);
     assert_int_equal(ical_in_map("BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n"
                                  "END:VCALENDAR\r\n", &c, &ev, &e), CB_EUNSUPPORTED);

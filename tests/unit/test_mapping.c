@@ -58,7 +58,7 @@ static int teardown(void **st)
 
 static map_ctx ctx(void)
 {
-    return (map_ctx){ppl, tz, "Europe/Berlin", 730, 0, NULL};
+    return (map_ctx){ppl, tz, "Europe/Berlin", 730, 0, NULL, NULL};
 }
 
 /* ---- schema validation of one operation --------------------------------- */
