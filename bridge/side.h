@@ -78,6 +78,8 @@ typedef struct side_item {
     int code;               /* CB_OK with ev, or a code of the list above */
     char *why;
     ews_event *ev;
+    int skip;               /* not an event to carry (a to-do; calbridge's
+                             * own travel-time appointment): left alone */
 } side_item;
 
 typedef enum { SIDE_CREATE = 'C', SIDE_UPDATE = 'U', SIDE_DELETE = 'D' } side_op;

@@ -377,10 +377,6 @@ static void add_event(parse_state *ps, const xmlNode *n)
         ps->failed = 1;
         return;
     }
-    if (it->role == ROLE_TRAVEL || it->role == ROLE_RETURN) {
-        ews_item_free(it);   /* the main item's stamp brings travel time back */
-        return;
-    }
     ews_event *ev = calloc(1, sizeof *ev);
     ews_event **v = ev ? realloc(ps->ev, (ps->n + 1) * sizeof *v) : NULL;
     if (!v) {
@@ -397,7 +393,11 @@ static void add_event(parse_state *ps, const xmlNode *n)
     char *lm = text(n, "LastModifiedTime");
     if (lm && occur_parse_xs(lm, NULL, &ev->modified) != 0) ev->modified = 0;
     free(lm);
-    ev->uid = strdup(it->uid ? it->uid : ev->item_id ? ev->item_id : "(no UID)");
+    /* calbridge's own travel-time appointment: the main item's stamp brings
+     * travel time back; this one is only recognised, never carried. */
+    ev->companion = it->role == ROLE_TRAVEL || it->role == ROLE_RETURN;
+    ev->uid = strdup(ev->companion && ev->item_id ? ev->item_id
+                     : it->uid ? it->uid : ev->item_id ? ev->item_id : "(no UID)");
     v[ps->n++] = ev;
     if (ews_event_add(ev, it) != CB_OK) ps->failed = 1;
 }

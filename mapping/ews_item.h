@@ -93,6 +93,9 @@ typedef struct ews_event {
                                  * can edit it: never trusted as a key) */
     char *tag;                  /* its calbridge-tag stamp (likewise) */
     long long modified;         /* LastModifiedTime, UTC seconds; 0 if absent */
+    int companion;              /* calbridge's travel-time appointment of
+                                 * another event (its role stamp): items[0]
+                                 * is it; never carried on its own */
 } ews_event;
 
 typedef struct map_ctx {

@@ -124,7 +124,7 @@ static int apple_fetch(side *s, const person *p, const char *const *ids, size_t 
             int skip = 0;
             if (ch->v[0].deleted) v[i].code = CB_ENOTFOUND;
             else map_object(sa, &ch->v[0], &v[i].ev, &v[i].code, &v[i].why, &skip);
-            if (skip) v[i].code = CB_EUNSUPPORTED, v[i].why = strdup("no VEVENT");
+            v[i].skip = skip;
             v[i].version = fmt_lld(ch->v[0].revision);
         }
         pg_changes_free(ch);

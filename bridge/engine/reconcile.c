@@ -389,9 +389,6 @@ static int carry(unit *u, store_txn *t, side_change *c, const char *lkey, link_r
         half_set(r->from, l, c->p->smtp, c->id, c->version);
         return store_link_put(t, key, l, NULL);
     }
-    if (ev->n > 1)
-        ews_event_warn(ev, "travel time is shown by `calbridge translate` but not carried by "
-                           "sync yet");
     if (ev->warnings) report_add(rep, key, 0, "%s", ev->warnings);
     char target[KEY_MAX] = "";
     if (r->to == SIDE_APPLE) snprintf(target, sizeof target, "%s", key);
@@ -1024,7 +1021,7 @@ static void on_fetched(void *ud, side_item *v, size_t n, const cb_err *err)
     for (size_t i = 0; rc == CB_OK && i < n && i < want; i++) {
         fetch_ent *f = &u->fetch[start + i];
         side_item *it = &v[i];
-        int code = it->code == CB_OK && !it->ev ? CB_EPARSE : it->code;
+        int code = it->skip ? CB_OK : it->code == CB_OK && !it->ev ? CB_EPARSE : it->code;
         if (code == CB_EBUSY || code == CB_EMAILBOX || side_fault(code)) {
             cb_err fe;
             cb_errf(&fe, code, "%s", it->why ? it->why : cb_strerror(code));
@@ -1032,7 +1029,7 @@ static void on_fetched(void *ud, side_item *v, size_t n, const cb_err *err)
             continue;
         }
         side_change c = {.p = p, .id = f->id, .version = f->version, .modified = f->modified,
-                         .deleted = code == CB_ENOTFOUND, .ev = it->ev,
+                         .deleted = code == CB_ENOTFOUND, .ev = it->ev, .skip = it->skip,
                          .code = code == CB_ENOTFOUND ? CB_OK : code, .why = it->why};
         rc = decide(u, t, &c, f->entry);
         it->ev = c.ev;   /* whatever decide did not take */

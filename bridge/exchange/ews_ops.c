@@ -73,6 +73,21 @@ void ews_ops_find_by_tag(sbuf *b, const char *tag)
     find_close(b);
 }
 
+void ews_ops_find_by_sources(sbuf *b, const char *const *sources, size_t n)
+{
+    find_open(b);
+    sbuf_cat(b, n > 1 ? "<m:Restriction><t:Or>" : "<m:Restriction>");
+    for (size_t i = 0; i < n; i++) {
+        sbuf_cat(b, "<t:IsEqualTo>");
+        stamp_uri(b, EWS_PROP_SOURCE);
+        sbuf_cat(b, "<t:FieldURIOrConstant><t:Constant Value=\"");
+        sbuf_xml(b, sources[i]);
+        sbuf_cat(b, "\"/></t:FieldURIOrConstant></t:IsEqualTo>");
+    }
+    sbuf_cat(b, n > 1 ? "</t:Or></m:Restriction>" : "</m:Restriction>");
+    find_close(b);
+}
+
 void ews_ops_find_stamped(sbuf *b)
 {
     find_open(b);

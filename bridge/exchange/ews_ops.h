@@ -25,6 +25,9 @@ void ews_ops_get_change_key(sbuf *b, const char *item_id);
 void ews_ops_find_by_tag(sbuf *b, const char *tag);
 /* A FindItem for every calbridge-stamped item in the calendar. */
 void ews_ops_find_stamped(sbuf *b);
+/* FindItem in the calendar: the items whose calbridge-source stamp is one
+ * of sources (n of them). */
+void ews_ops_find_by_sources(sbuf *b, const char *const *sources, size_t n);
 /* A GetItem for n ItemIds with every property the mapping reads: the
  * calendar fields, the occurrence lists and calbridge's stamps. */
 void ews_ops_get_items(sbuf *b, const char *const *ids, size_t n);

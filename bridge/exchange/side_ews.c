@@ -188,15 +188,18 @@ static void take_items(fetch_req *q, size_t from, size_t n, const ews_response *
     for (size_t i = 0; i < n; i++) {
         side_item *it = &q->items[from + i];
         const ews_msg *m = i < r->nmsgs ? &r->msgs[i] : NULL;
-        for (size_t j = 0; j < nev && !it->ev; j++)
-            if (ev[j] && ev[j]->item_id && !strcmp(ev[j]->item_id, it->id)) {
+        for (size_t j = 0; j < nev && !it->ev && !it->skip; j++)
+            if (ev[j] && ev[j]->item_id && !strcmp(ev[j]->item_id, it->id) && ev[j]->companion) {
+                it->skip = 1;   /* a travel-time appointment: follows its event */
+                it->code = CB_OK;
+            } else if (ev[j] && ev[j]->item_id && !strcmp(ev[j]->item_id, it->id)) {
                 it->ev = ev[j];
                 ev[j] = NULL;
                 it->code = CB_OK;
                 free(it->version);
                 it->version = dup_or_empty(it->ev->change_key);
             }
-        if (it->ev) continue;
+        if (it->ev || it->skip) continue;
         if (m && !m->ok && !strcmp(m->code, "ErrorItemNotFound"))
             item_set(it, CB_ENOTFOUND, "%s%s", "", "");
         else if (m && !m->ok)
@@ -290,7 +293,10 @@ typedef struct apply_req {
     int outstanding;        /* requests in flight for these writes */
     side_apply_fn done;
     void *ud;
+    int companions;         /* the travel-time phase has started */
 } apply_req;
+
+static int companions_start(apply_req *q);
 
 typedef struct write_call {
     apply_req *q;
@@ -300,6 +306,7 @@ typedef struct write_call {
 static void apply_step(apply_req *q)
 {
     if (--q->outstanding) return;
+    if (!q->companions++ && companions_start(q)) return;
     side_apply_fn done = q->done;
     void *ud = q->ud;
     side_write *w = q->w;
@@ -435,6 +442,216 @@ static void occurrences(apply_req *q, side_write *w)
     on_occurrences(o, &(ews_response){0}, NULL);   /* drops the hold */
 }
 
+/* ---- travel time: the main item's companions ---- */
+
+/* Apple's travel time is carried as OOF appointments before and after the
+ * event (ROLE_TRAVEL, ROLE_RETURN), stamped with the event's source key and
+ * a suffix. They follow the main item once it is written, and are found
+ * again by that stamp (FindItem) rather than linked: one a crash left
+ * behind is updated, not doubled, and one the event no longer has is
+ * deleted. A companion not written marks its event incomplete: it is
+ * written whole again on its next pass. */
+
+static const char *const SUFFIXES[2] = {"#travel", "#return"};
+
+typedef struct comp_call {
+    apply_req *q;
+    ews_write op;
+    size_t *owner;          /* per item sent: the write (index in q->w) */
+    const ews_item **item;  /* and the companion written (create, update) */
+    size_t n;
+    int one;                /* every answer is owner[0]'s (its occurrences) */
+} comp_call;
+
+static void companion_occurrences(apply_req *q, size_t owner, const ews_item *it, const char *id);
+
+static const ews_item *companion_of(const side_write *w, int k)
+{
+    if (w->op == SIDE_DELETE || !w->ev) return NULL;
+    for (size_t i = 0; i < w->ev->n; i++)
+        if (w->ev->items[i]->role == (k ? ROLE_RETURN : ROLE_TRAVEL)) return w->ev->items[i];
+    return NULL;
+}
+
+/* Whether a write may have companions to write or remove: a create only
+ * when its event has travel time (nothing can be there before it). */
+static int wants_companions(const side_write *w)
+{
+    if (w->code != CB_OK || !w->key || !*w->key) return 0;
+    return w->op != SIDE_CREATE || companion_of(w, 0) || companion_of(w, 1);
+}
+
+static void on_companions_written(void *ud, const ews_response *r, const cb_err *err)
+{
+    comp_call *cc = ud;
+    apply_req *q = cc->q;
+    size_t n = cc->one ? (r && r->nmsgs ? r->nmsgs : 1) : cc->n;
+    for (size_t i = 0; i < n; i++) {
+        const ews_msg *m = r && i < r->nmsgs ? &r->msgs[i] : NULL;
+        size_t owner = cc->owner[cc->one ? 0 : i];
+        /* Gone already is what a delete wanted. */
+        int gone = m && !m->ok && (!strcmp(m->code, "ErrorItemNotFound") ||
+                                   !strcmp(m->code, "ErrorCalendarOccurrenceIsDeletedFromRecurrence"));
+        if (m && m->ok && !cc->one && cc->op != EWS_WRITE_DELETE && cc->item[i]->nocc)
+            companion_occurrences(q, owner, cc->item[i], m->item_id[0] ? m->item_id : NULL);
+        if (m && (m->ok || gone)) continue;
+        side_write *w = &q->w[owner];
+        w->incomplete = 1;
+        snprintf(w->msg, sizeof w->msg, "travel time not written: %.400s",
+                 m ? m->code : err ? err->msg : "no answer");
+    }
+    free(cc->owner);
+    free(cc->item);
+    free(cc);
+    apply_step(q);
+}
+
+/* Sends x (opened for op); takes owner and item. */
+static void companions_send(apply_req *q, ews_write op, sbuf *x, size_t *owner,
+                            const ews_item **item, size_t n, int one)
+{
+    comp_call *cc = malloc(sizeof *cc);
+    if (cc) *cc = (comp_call){q, op, owner, item, n, one};
+    ews_ops_close(x, op);
+    q->outstanding++;
+    if (cc && !sbuf_failed(x) &&
+        ews_client_submit(q->se->c, q->p->smtp, x->s, on_companions_written, cc, NULL) == CB_OK)
+        return;
+    q->outstanding--;
+    for (size_t i = 0; i < (one ? 1 : n); i++) q->w[owner[i]].incomplete = 1;
+    free(owner);
+    free(item);
+    free(cc);
+}
+
+/* A travel series' deleted and changed occurrences, once it exists (setting
+ * its Recurrence dropped any it had). The update's answer names no item:
+ * id is then the one updated, found again in the companion's stamp. */
+static void companion_occurrences(apply_req *q, size_t owner, const ews_item *it, const char *id)
+{
+    if (!id) return;
+    sbuf d, u;
+    sbuf_init(&d);
+    sbuf_init(&u);
+    ews_item_write_occurrences(it, MASTER_MARK, &d, &u);
+    const char *parts[2] = {d.len ? d.s : NULL, u.len ? u.s : NULL};
+    const ews_write ops[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
+    for (int i = 0; i < 2; i++) {
+        if (!parts[i]) continue;
+        char *body = with_master(parts[i], id);
+        size_t *own = malloc(sizeof *own);
+        sbuf x;
+        sbuf_init(&x);
+        ews_ops_open(&x, ops[i]);
+        sbuf_cat(&x, body ? body : "");
+        if (own) *own = owner;
+        if (own && body) companions_send(q, ops[i], &x, own, NULL, 1, 1);
+        else q->w[owner].incomplete = 1, free(own);
+        free(body);
+        sbuf_free(&x);
+    }
+    sbuf_free(&d);
+    sbuf_free(&u);
+}
+
+typedef struct comp_batch {
+    sbuf x;
+    size_t *owner, n;
+    const ews_item **item;
+    ews_write op;
+} comp_batch;
+
+static void batch_add(comp_batch *b, size_t w, const ews_item *it)
+{
+    size_t *v = realloc(b->owner, (b->n + 1) * sizeof *v);
+    if (v) b->owner = v;
+    const ews_item **t = v ? realloc(b->item, (b->n + 1) * sizeof *t) : NULL;
+    if (t) b->item = t;
+    if (!v || !t) return;
+    v[b->n] = w;
+    t[b->n++] = it;
+}
+
+/* What each write's companions should be, against what FindItem found. */
+static void on_companions_found(void *ud, const ews_response *r, const cb_err *err)
+{
+    apply_req *q = ud;
+    comp_batch b[3] = {{.op = EWS_WRITE_CREATE}, {.op = EWS_WRITE_UPDATE}, {.op = EWS_WRITE_DELETE}};
+    for (int k = 0; k < 3; k++) {
+        sbuf_init(&b[k].x);
+        ews_ops_open(&b[k].x, b[k].op);
+    }
+    int ok = r && (!r->nmsgs || r->msgs[0].ok);
+    for (size_t i = 0; i < q->n; i++) {
+        side_write *w = &q->w[i];
+        if (!wants_companions(w)) continue;
+        if (!ok) {
+            w->incomplete = 1;
+            snprintf(w->msg, sizeof w->msg, "travel time not checked: %.400s",
+                     r && r->nmsgs ? r->msgs[0].code : err ? err->msg : "no answer");
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            char source[1100];
+            snprintf(source, sizeof source, "%s%s", w->key, SUFFIXES[k]);
+            const ews_item *want = companion_of(w, k);
+            int kept = 0;
+            for (size_t f = 0; f < r->nfound; f++) {
+                if (strcmp(r->found[f].source, source)) continue;
+                if (want && !kept++) {
+                    ews_item_write_update(want, r->found[f].item_id, NULL, &b[1].x);
+                    batch_add(&b[1], i, want);
+                } else {   /* not wanted any more, or a second one */
+                    ews_ops_item_id(&b[2].x, r->found[f].item_id);
+                    batch_add(&b[2], i, NULL);
+                }
+            }
+            if (want && !kept) {
+                ews_item_write_create(want, source, NULL, &b[0].x);
+                batch_add(&b[0], i, want);
+            }
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        if (b[k].n) companions_send(q, b[k].op, &b[k].x, b[k].owner, b[k].item, b[k].n, 0);
+        else free(b[k].owner), free(b[k].item);
+        sbuf_free(&b[k].x);
+    }
+    apply_step(q);
+}
+
+/* Starts the companions' phase; 0 when there is nothing to do. */
+static int companions_start(apply_req *q)
+{
+    sbuf x;
+    sbuf_init(&x);
+    const char **src = calloc(2 * q->n + 1, sizeof *src);
+    char (*buf)[1100] = calloc(2 * q->n + 1, sizeof *buf);
+    size_t n = 0;
+    for (size_t i = 0; src && buf && i < q->n; i++) {
+        if (!wants_companions(&q->w[i])) continue;
+        for (int k = 0; k < 2; k++) {
+            snprintf(buf[n], sizeof buf[n], "%s%s", q->w[i].key, SUFFIXES[k]);
+            src[n] = buf[n];
+            n++;
+        }
+    }
+    int started = 0;
+    if (n) {
+        ews_ops_find_by_sources(&x, src, n);
+        q->outstanding = 1;   /* the FindItem's */
+        started = !sbuf_failed(&x) &&
+                  ews_client_submit(q->se->c, q->p->smtp, x.s, on_companions_found, q, NULL) == CB_OK;
+        if (!started) q->outstanding = 0;
+        for (size_t i = 0; !started && i < q->n; i++)
+            if (wants_companions(&q->w[i])) q->w[i].incomplete = 1;
+    }
+    free(src);
+    free(buf);
+    sbuf_free(&x);
+    return started;
+}
+
 /* ---- the write requests ---- */
 
 static void msg_result(apply_req *q, side_write *w, const ews_msg *m)
@@ -526,7 +743,7 @@ static int ews_apply(side *s, const person *p, side_write *w, size_t n, side_app
         if (w[i].op != w[0].op) return cb_errf(err, CB_EINVAL, "one operation per batch");
     apply_req *q = calloc(1, sizeof *q);
     if (!q) return cb_errf(err, CB_ENOMEM, "out of memory");
-    *q = (apply_req){(side_ews *)s, p, w, n, 1, done, ud};
+    *q = (apply_req){(side_ews *)s, p, w, n, 1, done, ud, 0};
     int rc = write_send(q, 0, n, err);
     if (rc) free(q);
     return rc;

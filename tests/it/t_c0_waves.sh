@@ -46,7 +46,11 @@ $(ev "series-$i" "DTSTART;TZID=Europe/Berlin:$(day $((d2 + 22)))T150000" "DTEND;
     ics x "$(ev "tentative-$i" "DTSTART:$(day 5)T110000Z" "DTEND:$(day 5)T120000Z" "Maybe $i" "STATUS:TENTATIVE")" >"$WV/t$i.ics"
     ics x "$(ev "free-$i" "DTSTART:$(day 6)T080000Z" "DTEND:$(day 6)T170000Z" "Free $i" "TRANSP:TRANSPARENT")" >"$WV/f$i.ics"
     ics x "$(ev "weekend-$i" "DTSTART;TZID=Europe/Berlin:$(first_weekend)T100000" "DTEND;TZID=Europe/Berlin:$(first_weekend)T110000" "First weekend day $i" "RRULE:FREQ=MONTHLY;BYDAY=SA,SU;BYSETPOS=1;COUNT=3")" >"$WV/w$i.ics"
-    for k in s r a t f w; do load put "$o" "$WV/$k$i.ics" "$k$i.ics" 2>/dev/null; done
+    # Travel time: Exchange has it as OOF appointments before and after;
+    # CalendarServer as the owner's PERUSER row with the adjusted times.
+    ics x "$(ev "travel-$i" "DTSTART;TZID=Europe/Berlin:$(day $((i % 9 + 2)))T140000" "DTEND;TZID=Europe/Berlin:$(day $((i % 9 + 2)))T150000" "Offsite $i" "X-APPLE-TRAVEL-DURATION;VALUE=DURATION:PT1H
+X-APPLE-TRAVEL-RETURN-DURATION;VALUE=DURATION:PT30M")" >"$WV/v$i.ics"
+    for k in s r a t f w v; do load put "$o" "$WV/$k$i.ics" "$k$i.ics" 2>/dev/null; done
 }
 all_equal() {   # all_equal LABEL: every person agrees on both sides
     bad=0

@@ -150,10 +150,26 @@ check "and hers is written once, anew" "$(printf '%s\n' "$txt" | grep -c "^X-CAL
 # Read the other way: what an Apple client stored in per-user form (here
 # written by the test loader, split as CalendarServer splits a PUT) reaches
 # Exchange with the owner's reminder, transparency and travel time.
-printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//Mac OS X 10.9//EN\r\nBEGIN:VEVENT\r\nUID:vera-offsite\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20300506T090000Z\r\nDTEND:20300506T100000Z\r\nSUMMARY:Offsite\r\nTRANSP:TRANSPARENT\r\nX-APPLE-TRAVEL-DURATION;VALUE=DURATION:PT45M\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:r\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' >"$AW/offsite.ics"
+printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//Mac OS X 10.9//EN\r\nBEGIN:VEVENT\r\nUID:vera-offsite\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20300506T090000Z\r\nDTEND:20300506T100000Z\r\nSUMMARY:Vera offsite\r\nTRANSP:TRANSPARENT\r\nX-APPLE-TRAVEL-DURATION;VALUE=DURATION:PT45M\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:r\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' >"$AW/offsite.ics"
 load put "$VERA" "$AW/offsite.ics" offsite.ics
-check "stored split: Vera's data in her block" "$(obj_text Offsite | sed -n '/^BEGIN:X-CALENDARSERVER-PERUSER/,$p' | grep -c "^X-CALENDARSERVER-PERUSER-UID:$VERA\|^TRIGGER:-PT10M\|^X-APPLE-TRAVEL-DURATION")" 3
-check "her travel time moves her start in the index (PERUSER)" "$(peruser_of Offsite)" "$VERA:true:08:15:-"
+check "stored split: Vera's data in her block" "$(obj_text "Vera offsite" | sed -n '/^BEGIN:X-CALENDARSERVER-PERUSER/,$p' | grep -c "^X-CALENDARSERVER-PERUSER-UID:$VERA\|^TRIGGER:-PT10M\|^X-APPLE-TRAVEL-DURATION")" 3
+check "her travel time moves her start in the index (PERUSER)" "$(peruser_of "Vera offsite")" "$VERA:true:08:15:-"
 cbw2 sync --once >/dev/null
-oid=$(calendar_items vera@example.org | awk -F'\t' '$8 == "Offsite" {print $3}')
+oid=$(calendar_items vera@example.org | awk -F'\t' '$8 == "Vera offsite" {print $3}')
 check "in Exchange with her reminder and her Free" "$(ews_post vera@example.org "<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id=\"$oid\"/></m:ItemIds></m:GetItem>" | grep -o '<t:ReminderMinutesBeforeStart>[0-9]*\|<t:LegacyFreeBusyStatus>[A-Za-z]*' | cut -d'>' -f2 | tr '\n' ' ')" "10 Free "
+check "and her travel time as an OOF appointment before it" "$(calendar_items vera@example.org | awk -F'\t' '$8 == "Travel time: Vera offsite" {print $9 " " $10}')" "2030-05-06T08:15:00Z 2030-05-06T09:00:00Z"
+# It follows its event: moved when the travel time changes, gone with it.
+sed 's/PT45M/PT30M/' "$AW/offsite.ics" >"$AW/offsite2.ics"
+load put "$VERA" "$AW/offsite2.ics" offsite.ics
+cbw2 sync --once >/dev/null
+check "travel time changed in Apple: the appointment moves, not doubled" "$(calendar_items vera@example.org | awk -F'\t' '$8 == "Travel time: Vera offsite" {print $9}' | tr '\n' ' ')" "2030-05-06T08:30:00Z "
+grep -v '^X-APPLE-TRAVEL' "$AW/offsite2.ics" >"$AW/offsite3.ics"
+load put "$VERA" "$AW/offsite3.ics" offsite.ics
+cbw2 sync --once >/dev/null
+check "travel time removed: the appointment goes" "$(calendar_items vera@example.org | awk -F'\t' '$8 ~ /Vera offsite/' | wc -l)" 1
+load put "$VERA" "$AW/offsite.ics" offsite.ics
+cbw2 sync --once >/dev/null
+load delete "$VERA" offsite.ics
+cbw2 sync --once >/dev/null
+check "the event deleted: its travel time with it" "$(calendar_items vera@example.org | awk -F'\t' '$8 ~ /Vera offsite/' | wc -l)" 0
+check "and no run reported Exchange's own copy as a conflict" "$(cbw2 status 2>&1 | grep -c 'Travel time')" 0
