@@ -566,9 +566,23 @@ static int merge_old(icalcomponent *cal, const char *user, const char *old, bloc
     return 0;
 }
 
+/* Whether text has line as a whole content line (not inside a value that
+ * happens to hold the same characters, nor folded on). */
+static int has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)); p += n) {
+        const char *e = p + n;
+        if (p != text && p[-1] != '\n') continue;
+        if (*e == '\r') e++;
+        if (*e == '\n' && e[1] != ' ' && e[1] != '\t') return 1;
+    }
+    return 0;
+}
+
 int peruser_has_blocks(const char *ics)
 {
-    return strstr(ics, "BEGIN:" PERUSER "\r\n") || strstr(ics, "BEGIN:" PERUSER "\n");
+    return has_line(ics, "BEGIN:" PERUSER);
 }
 
 char *peruser_store(icalcomponent *cal, const char *user, const char *old, const map_ctx *ctx,
@@ -579,7 +593,10 @@ char *peruser_store(icalcomponent *cal, const char *user, const char *old, const
     int rc = split(cal, user, &mine, ctx);
     if (rc == 0 && old && strstr(old, PERUSER)) rc = merge_old(cal, user, old, &mine, ctx);
     char *shared = rc == 0 ? icalcomponent_as_ical_string_r(cal) : NULL;
-    char *end = shared ? strstr(shared, "END:VCALENDAR") : NULL;
+    /* The calendar's own last line: not those characters inside a value. */
+    char *end = NULL;
+    for (char *p = shared; p && (p = strstr(p, "END:VCALENDAR")); p++)
+        if (p == shared || p[-1] == '\n') end = p;
     sbuf out;
     sbuf_init(&out);
     if (end) {
@@ -612,7 +629,7 @@ peruser_index *peruser_index_new(const char *text, icalcomponent *cal, const map
     free(t);
     if (rc == 0) {
         blocks_resolve(&ix->b, cal, ctx);
-        qsort(ix->b.v, ix->b.n, sizeof *ix->b.v, by_user);
+        if (ix->b.n > 1) qsort(ix->b.v, ix->b.n, sizeof *ix->b.v, by_user);
         ix->shared.user = ".";
         ix->ctx = ctx;
     }

@@ -1,6 +1,30 @@
-/* iCalendar (as a CalendarServer user can write it) -> EWS requests. */
+/* iCalendar (as a CalendarServer user can write it) -> EWS requests; and
+ * the same text stored by the Apple writer in per-user form, with itself
+ * as the stored text it merges from. */
 #include "fuzz_common.h"
 #include "../../mapping/ical_in.h"
+#include "../../mapping/peruser.h"
+
+static void store_as_owner(const char *ics, const map_ctx *mc)
+{
+    icalcomponent *cal = icalparser_parse_string(ics);
+    if (!cal || icalcomponent_isa(cal) != ICAL_VCALENDAR_COMPONENT || peruser_has_blocks(ics)) {
+        if (cal) icalcomponent_free(cal);
+        return;
+    }
+    char *text = peruser_store(cal, "fuzz-owner", ics, mc, NULL);
+    peruser_index *ix = text ? peruser_index_new(text, cal, mc) : NULL;
+    peruser_row rows[4];
+    icalcomponent *ev = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT);
+    if (ix && ev) peruser_index_rows(ix, ev, 0, 0, rows, 4);
+    peruser_index_free(ix);
+    /* What CalendarServer gets back must read as the owner's again. */
+    icalcomponent *back = text ? peruser_parse(text, "fuzz-owner", mc) : NULL;
+    if (text && !back) abort();
+    if (back) icalcomponent_free(back);
+    free(text);
+    icalcomponent_free(cal);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         ical_in_results_free(r, n);
     }
+    store_as_owner(ics, &mc);
     free(ics);
     return 0;
 }

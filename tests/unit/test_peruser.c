@@ -287,6 +287,24 @@ static void broken_blocks_do_not_crash(void **st)
     free(text);
 }
 
+/* Text inside values is never taken for structure: a summary holding the
+ * calendar's last line, a description holding a block's first. */
+static void values_are_not_structure(void **st)
+{
+    (void)st;
+    char *text = store(CAL("BEGIN:VEVENT\r\nUID:v\r\nDTSTART:20300107T100000Z\r\n"
+                           "SUMMARY:see END:VCALENDAR here\r\nTRANSP:OPAQUE\r\nEND:VEVENT\r\n"),
+                       "owner-1", NULL);
+    assert_non_null(strstr(text, "SUMMARY:see END:VCALENDAR here"));
+    assert_non_null(strstr(text, "X-CALENDARSERVER-PERUSER-UID:owner-1"));
+    assert_non_null(strstr(text, "END:X-CALENDARSERVER-PERUSER\r\nEND:VCALENDAR\r\n"));
+    free(text);
+    assert_false(peruser_has_blocks(CAL("BEGIN:VEVENT\r\nUID:v\r\nDESCRIPTION:a\r\n"
+                                        " BEGIN:X-CALENDARSERVER-PERUSER\r\n x\r\nEND:VEVENT\r\n")));
+    assert_false(peruser_has_blocks("DESCRIPTION:BEGIN:X-CALENDARSERVER-PERUSER\r\n"));
+    assert_true(peruser_has_blocks(CAL(OLD_BLOCK("u", ""))));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +316,7 @@ int main(void)
         cmocka_unit_test(each_user_reads_their_own_data),
         cmocka_unit_test(the_index_rows_say_who_sees_what),
         cmocka_unit_test(broken_blocks_do_not_crash),
+        cmocka_unit_test(values_are_not_structure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
