@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "occur.h"
+
 /* Round-trip stamps: what Apple had that Exchange has no field for. */
 #define STAMP_ORGANIZER "calbridge-organizer"
 #define STAMP_TZID "calbridge-tzid"
@@ -364,11 +366,22 @@ static void field_path(const field *f, sbuf *b)
     else sbuf_printf(b, "<t:FieldURI FieldURI=\"%s\"/>", f->uri);
 }
 
-static void write_updates(const ews_item *it, int where, sbuf *b)
+/* The fields whose setting drops a series' exceptions in Exchange. */
+static int is_pattern(const field *f)
+{
+    static const char *const P[] = {"calendar:Recurrence", "calendar:Start", "calendar:End",
+                                    "calendar:StartTimeZone", "calendar:EndTimeZone",
+                                    "calendar:IsAllDayEvent"};
+    for (size_t i = 0; i < sizeof P / sizeof *P; i++)
+        if (!strcmp(f->uri, P[i])) return 1;
+    return 0;
+}
+
+static void write_updates_but(const ews_item *it, int where, int keep_pattern, sbuf *b)
 {
     for (size_t i = 0; i < NFIELDS; i++) {
         const field *f = &FIELDS[i];
-        if (!(f->where & where)) continue;
+        if (!(f->where & where) || (keep_pattern && is_pattern(f))) continue;
         if (!f->present(it)) {
             sbuf_cat(b, "<t:DeleteItemField>");
             field_path(f, b);
@@ -381,6 +394,44 @@ static void write_updates(const ews_item *it, int where, sbuf *b)
         f->write(it, b);
         sbuf_cat(b, "</t:CalendarItem></t:SetItemField>");
     }
+}
+
+static void write_updates(const ews_item *it, int where, sbuf *b)
+{
+    write_updates_but(it, where, 0, b);
+}
+
+void ews_item_write_update_keeping_pattern(const ews_item *it, const char *item_id, sbuf *b)
+{
+    sbuf_cat(b, "<t:ItemChange><t:ItemId Id=\"");
+    sbuf_xml(b, item_id);
+    sbuf_cat(b, "\"/><t:Updates>");
+    write_updates_but(it, F_UPDATE, 1, b);
+    sbuf_cat(b, "</t:Updates></t:ItemChange>");
+}
+
+static int same_instant(const ews_item *a, const char *x, const ews_item *b, const char *y,
+                        const tzmap *m, tzdef_cache *zones)
+{
+    long long s, t;
+    return occur_parse_xs(x, ews_item_zone(a, m, zones), &s) == 0 &&
+           occur_parse_xs(y, ews_item_zone(b, m, zones), &t) == 0 && s == t;
+}
+
+int ews_item_same_pattern(const ews_item *a, const ews_item *b, const tzmap *m,
+                          tzdef_cache *zones)
+{
+    if (a->has_recurrence != b->has_recurrence || a->all_day != b->all_day) return 0;
+    sbuf x, y;
+    sbuf_init(&x);
+    sbuf_init(&y);
+    recur_write(&a->recur, &x);
+    recur_write(&b->recur, &y);
+    int same = x.s && y.s && !strcmp(x.s, y.s);
+    sbuf_free(&x);
+    sbuf_free(&y);
+    return same && same_instant(a, a->start, b, b->start, m, zones) &&
+           same_instant(a, a->end, b, b->end, m, zones);
 }
 
 void ews_item_write_update(const ews_item *it, const char *item_id,
@@ -404,13 +455,26 @@ static void occurrence_id(const char *master_id, int index, sbuf *b)
     sbuf_printf(b, "\" InstanceIndex=\"%d\"/>", index);
 }
 
+static int deleted_in(const ews_item *have, int index)
+{
+    for (size_t i = 0; have && i < have->nocc; i++)
+        if (have->occ[i].index == index) return !have->occ[i].item;
+    return 0;
+}
+
 void ews_item_write_occurrences(const ews_item *it, const char *master_id,
                                 sbuf *deletes, sbuf *updates)
+{
+    ews_item_write_occurrence_changes(it, NULL, master_id, deletes, updates);
+}
+
+void ews_item_write_occurrence_changes(const ews_item *it, const ews_item *have,
+                                       const char *master_id, sbuf *deletes, sbuf *updates)
 {
     for (size_t i = 0; i < it->nocc; i++) {
         const ews_occurrence *o = &it->occ[i];
         if (!o->item) {
-            occurrence_id(master_id, o->index, deletes);
+            if (!deleted_in(have, o->index)) occurrence_id(master_id, o->index, deletes);
             continue;
         }
         sbuf_cat(updates, "<t:ItemChange>");

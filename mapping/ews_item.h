@@ -131,11 +131,23 @@ void ews_item_write_create(const ews_item *it, const char *source_key,
 /* <t:ItemChange> for UpdateItem on item_id/change_key. */
 void ews_item_write_update(const ews_item *it, const char *item_id,
                            const char *change_key, sbuf *b);
+/* The same, leaving a series' pattern alone (Recurrence, Start, End and
+ * their zones): Exchange drops a series' exceptions when they are set, so
+ * they are set only when they change (ews_item_same_pattern). */
+void ews_item_write_update_keeping_pattern(const ews_item *it, const char *item_id, sbuf *b);
+/* Whether series a and b (one read from Exchange, say) have the same
+ * pattern: rule, range, start, end, all-day, in UTC. */
+int ews_item_same_pattern(const ews_item *a, const ews_item *b, const tzmap *m,
+                          tzdef_cache *zones);
 /* The occurrence changes of a master created as master_id: the body of one
  * DeleteItem (<t:OccurrenceItemId .../> list, to *deletes) and of one
- * UpdateItem (<t:ItemChange> list, to *updates). Either may stay empty. */
+ * UpdateItem (<t:ItemChange> list, to *updates). Either may stay empty.
+ * Deletions also in have (the series as Exchange holds it; NULL: none)
+ * are left out: Exchange refuses to delete an occurrence twice. */
 void ews_item_write_occurrences(const ews_item *it, const char *master_id,
                                 sbuf *deletes, sbuf *updates);
+void ews_item_write_occurrence_changes(const ews_item *it, const ews_item *have,
+                                       const char *master_id, sbuf *deletes, sbuf *updates);
 /* The item as GetItem returns it once created and its occurrence changes
  * applied: ItemId, CalendarItemType, ModifiedOccurrences and
  * DeletedOccurrences on the master, then one CalendarItem per exception. */

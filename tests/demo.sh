@@ -42,12 +42,19 @@ load bulk "$CAROL" 40 review >/dev/null
 load bulk "$ROOM" 25 booking >/dev/null
 echo "   alice: sample files from CalendarServer's tests; bob 200, carol 40, room-blue 25 generated events"
 
+echo "== the simulated Exchange is not kind: as a loaded server does, it answers"
+echo "   3 requests ErrorServerBusy (back off 500 ms), 2 with HTTP 503 (Retry-After 1 s),"
+echo "   15 items ErrorServerBusy inside an HTTP 200, and loses the answer to one request"
+echo "   after applying it; it keeps times in UTC and changes ChangeKeys by itself"
+sim_control "busy=3&backoff=500&unavailable=2&retryafter=1&itembusy=15&dropafter=1"
 echo "== calbridge sync (the service) starts: initial Apple -> Exchange sync"
 start_service
 synced() { [ "$(sim_dump | awk -F'\t' '$2 == "calendar"' | wc -l)" -ge 270 ]; }
 wait_for 60 synced && echo "   $(sim_dump | awk -F'\t' '$2 == "calendar"' | wc -l) items in Exchange"
 stop_service
 
+echo "   Exchange then changes every item of bob's by itself (new ChangeKeys, as a reminder firing does)"
+sim_control "touch=bob@example.org"
 echo "== calbridge cutover --wave 1 (alice, bob): final delta, comparison, flip"
 cb cutover --wave 1 | sed 's/^/   /'
 start_service
@@ -77,6 +84,7 @@ stop_service
 
 echo "== summary"
 cb status | sed -n '/^people/,/^links/p'
+echo "   Exchange's faults met on the way (from its log): $(sim_log | awk -F'\t' '$4 != "ok" {n[$4]++} END {for (k in n) printf "%s %d; ", k, n[k]}')"
 echo "   Exchange items per mailbox (the simulator's calendar folders):"
 sim_dump | awk -F'\t' '$2 == "calendar" {n[$1]++} END {for (m in n) printf "     %-24s %d\n", m, n[m]}' | sort
 cb status --conflicts | sed 's/^/   /'

@@ -778,9 +778,13 @@ static int applied(unit *u, store_txn *t, work *w, const side_write *sw)
         half_set(r->to, &l, w->p->smtp, *sw->new_id ? sw->new_id : w->in.item_id, sw->version);
         snprintf(l.fingerprint, sizeof l.fingerprint, "%s", sw->incomplete ? "" : w->fp);
         rc = store_link_put(t, w->in.key, &l, NULL);
-        if (sw->incomplete && *sw->msg) report_add(r->d.rep, w->in.key, 1, "%s", sw->msg);
+        if (*sw->msg) report_add(r->d.rep, w->in.key, 1, "%s", sw->msg);
     }
-    if (rc == CB_OK) rc = store_failed_clear(t, name, NULL);
+    /* Written but for a part the other side refused for what it asks (an
+     * occurrence moved past its neighbour): listed until the event changes. */
+    int partial = w->in.op != OP_DELETE && *sw->msg && !sw->incomplete;
+    if (rc == CB_OK)
+        rc = partial ? store_failed_put(t, name, sw->msg, NULL) : store_failed_clear(t, name, NULL);
     if (rc == CB_OK) rc = store_lag_put(t, w->p->owner_uid,
                                         r->to == SIDE_EXCHANGE ? "to-exchange" : "to-apple",
                                         w->changed, NULL);

@@ -545,6 +545,35 @@ static void apply_occurrence_updates(sim_occ *o, xmlNode *updates)
     }
 }
 
+/* The start an occurrence has now (moved, or the pattern's); 0 when the
+ * pattern has no such occurrence or it is deleted. */
+static int current_start(sim_store *s, const sim_item *m, int index, long long *start)
+{
+    for (size_t i = 0; i < m->nocc; i++)
+        if (m->occ[i].index == index)
+            return !m->occ[i].deleted && sim_xs_parse(m->occ[i].start, start) == 0;
+    long long end;
+    return pattern_occurrence(s, m, index, start, &end);
+}
+
+/* Exchange keeps occurrences in order: one may not be moved onto or past
+ * the day of its neighbour ("ErrorOccurrenceCrossingBoundary",
+ * ResponseCodeType; Exchange compares calendar days). */
+static int crosses_boundary(sim_store *s, const sim_item *m, const sim_occ *o, xmlNode *updates)
+{
+    long long to = 0, prev, next;
+    for (xmlNode *u = updates ? updates->children : NULL; u; u = u->next) {
+        xmlNode *f = child(child(u, "CalendarItem"), "Start");
+        char *t = f ? text_of(f) : NULL;
+        if (t && sim_xs_parse(t, &to) != 0) to = 0;
+        xmlFree(t);
+    }
+    if (!to) return 0;
+    long long day = to / 86400;
+    return (current_start(s, m, o->index - 1, &prev) && prev / 86400 >= day) ||
+           (current_start(s, m, o->index + 1, &next) && next / 86400 <= day);
+}
+
 static void occurrence_error(sim_buf *b, const char *op)
 {
     msg_error(b, op, "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
@@ -571,6 +600,12 @@ static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
                                  * by setting the pattern again (ResponseCodeType) */
                 msg_error(b, "UpdateItem", "ErrorCalendarOccurrenceIsDeletedFromRecurrence",
                           "Occurrence was deleted from the recurrence.");
+                continue;
+            }
+            if (crosses_boundary(s, m, o, child(c, "Updates"))) {
+                msg_error(b, "UpdateItem", "ErrorOccurrenceCrossingBoundary",
+                          "An occurrence cannot be moved to or past the date of an adjacent "
+                          "occurrence.");
                 continue;
             }
             apply_occurrence_updates(o, child(c, "Updates"));
