@@ -36,7 +36,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 FUZZ_SECONDS ?= 300
 
 .SECONDARY:
-.PHONY: all deps check unit unit-asan it it-v66 it-asan fuzz fuzz-short torture demo bench env env-stop clean
+.PHONY: all deps check unit unit-asan it it-v66 it-asan it-chaos fuzz fuzz-short torture demo bench env env-stop clean
 all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(B)/revorder $(UNITS:%=$(B)/%)
 
 deps:
@@ -119,6 +119,13 @@ it: all
 # the oldest calbridge supports (macOS Server 5, CalendarServer 7.1).
 it-v66: all
 	@CCS_SCHEMA=v66-current tests/it/run.sh
+
+# Every integration test against a simulator where IT_CHAOS per mille of
+# requests meet a fault Exchange sends under load (busy, 503, an item busy
+# inside a 200, an answer lost after the work was done) and ChangeKeys move
+# by themselves; IT_SEED picks the sequence. Not in check yet: see README.
+it-chaos: all
+	@IT_CHAOS=$${IT_CHAOS:-20} tests/it/run.sh
 
 # The integration tests against sanitized programs (slower; not in check).
 it-asan: $(B)/asan/calbridge $(B)/asan/ewssim $(B)/asan/ccsload $(B)/asan/bothsides

@@ -122,6 +122,22 @@ static int on_auth(parse_ctx *x, const char *v)
     return 1;
 }
 
+/* EWS's ExchangeVersionType values from Exchange 2010 on: calbridge
+ * writes StartTimeZone and EndTimeZone, which older versions refuse. */
+static int on_server_version(parse_ctx *x, const char *v)
+{
+    static const char *const OK[] = {
+        "Exchange2010", "Exchange2010_SP1", "Exchange2010_SP2", "Exchange2012", "Exchange2013",
+        "Exchange2013_SP1", "Exchange2015", "Exchange2016", "V2015_10_05", "V2016_01_06",
+        "V2016_04_13", "V2016_07_13", "V2016_10_10", "V2017_01_07", "V2017_04_14",
+        "V2017_07_11", "V2017_10_09", "V2018_01_08"};
+    for (size_t i = 0; i < sizeof OK / sizeof *OK; i++)
+        if (!strcmp(v, OK[i])) return set_str(&x->c->server_version, v);
+    fail(x, "server_version must be an EWS version from Exchange2010 on (such as "
+            "Exchange2016), not '%s'", v);
+    return 0;
+}
+
 static int on_exchange(parse_ctx *x, const char *k, const char *v)
 {
     config *c = x->c;
@@ -150,17 +166,21 @@ static int on_exchange(parse_ctx *x, const char *k, const char *v)
         }
         return set_str(&c->token_url, !strcmp(k, "tenant") ? url : v);
     }
-    if (!strcmp(k, "impersonation")) return set_bool(x, &c->impersonation, k, v);
+    if (!strcmp(k, "impersonation")) {
+        if (!set_bool(x, &c->impersonation, k, v)) return 0;
+        /* Delegate access would need each person's mailbox in every folder
+         * reference; without it every event lands in the service account's
+         * own calendar (ews-production-gaps.md, row 14). */
+        if (!c->impersonation)
+            fail(x, "impersonation = no (delegate access) is not supported: every person's "
+                    "events would go into the service account's own calendar; grant it "
+                    "ApplicationImpersonation (or full_access_as_app) and keep impersonation "
+                    "= yes");
+        return c->impersonation;
+    }
     if (!strcmp(k, "tls_verify")) return set_bool(x, &c->tls_verify, k, v);
     if (!strcmp(k, "allow_insecure")) return set_bool(x, &c->allow_insecure, k, v);
-    if (!strcmp(k, "server_version")) {
-        if (strncmp(v, "Exchange20", 10) && strncmp(v, "V20", 3)) {
-            fail(x,     "server_version must be an EWS version such as "
-                     "Exchange2016, not '%s'", v);
-            return 0;
-        }
-        return set_str(&c->server_version, v);
-    }
+    if (!strcmp(k, "server_version")) return on_server_version(x, v);
     if (!strcmp(k, "batch_size"))
         return set_int(x, &c->batch_size, k, v, 1, 100, 1);
     if (!strcmp(k, "max_in_flight"))

@@ -16,6 +16,7 @@ typedef struct work {
     double changed;         /* when the change was made (lag) */
     char entry[KEY_MAX];    /* the queued rewrite it carries, or "" */
     int lookups;            /* tag look-ups after lost answers */
+    int busy;               /* sends again after a per-item "busy" */
 } work;
 
 typedef struct fetch_ent {
@@ -46,6 +47,8 @@ typedef struct lookup {
     unit *u;
     work *w;
 } lookup;
+
+#define BUSY_AGAIN 3   /* sends of one write refused "busy" before the pass gives up on it */
 
 typedef struct recovery {
     pend link;
@@ -794,7 +797,7 @@ static int applied(unit *u, store_txn *t, work *w, const side_write *sw)
 
 /* Records one write's result in t; a state-store failure is returned (the
  * caller aborts t and every intent of the batch stays for recovery). *lost
- * is set when the item must be looked up. */
+ * is 1 when the item must be looked up, 2 when it is sent again. */
 static int result(unit *u, store_txn *t, work *w, const side_write *sw, int *lost)
 {
     reconcile *r = u->r;
@@ -822,6 +825,12 @@ static int result(unit *u, store_txn *t, work *w, const side_write *sw, int *los
         *lost = 1;
         return CB_OK;
     case CB_EBUSY:   /* not applied: the intent and the cursor stay */
+        /* Sent again alone, after the side's back-off, a few times in this
+         * pass; then the pass ends for this unit and the next one resumes. */
+        if (w->busy++ < BUSY_AGAIN) {
+            *lost = 2;
+            return CB_OK;
+        }
         cb_errf(&e, CB_EBUSY, "%s: %s: retried on the next pass", w->in.key, sw->msg);
         unit_fail(u, &e);
         return CB_OK;
@@ -868,8 +877,11 @@ static void on_applied(void *ud, side_write *sw, size_t n, const cb_err *err)
                                OPS(u->r, u->r->to)->name);
         unit_fail(u, &e);   /* the batch's intents stay for recovery */
     }
-    for (size_t i = 0; rc == CB_OK && i < n; i++)
-        if (lost[i]) look_up(u, b->wk[i]);
+    for (size_t i = 0; rc == CB_OK && i < n; i++) {
+        work *w = b->wk[i];
+        if (lost[i] == 1) look_up(u, w);
+        else if (lost[i] == 2) submit(u, &w, 1);
+    }
     free(lost);
     pend_free(b);
     apply_done(u);

@@ -21,6 +21,8 @@ struct service {
     size_t nowners;
 };
 
+#define STOP_GRACE_MS 3000   /* how long a stop waits for the cycle under way */
+
 static long long mono_ms(void)
 {
     struct timespec t;
@@ -206,6 +208,12 @@ static void on_timer(evutil_socket_t fd, short what, void *ud)
     (void)what;
     service *sv = ud;
     cb_err e = {0};
+    if (sv->stopping) {   /* the cycle did not end within the grace */
+        fprintf(stderr, "calbridge: stopping in the middle of a cycle; what it committed "
+                        "stays, the rest is done by the next start\n");
+        event_base_loopexit(sv->d.base, NULL);
+        return;
+    }
     if (service_cycle(sv, 0, on_cycle, sv, &e) != CB_OK) on_cycle(sv, e.code, &e);
 }
 
@@ -247,7 +255,14 @@ void service_stop(service *sv)
     for (int i = 0; i < 2; i++)
         if (sv->subscribed & (1 << i)) sv->d.sides[i]->ops->unsubscribe(sv->d.sides[i], stderr);
     sv->subscribed = 0;
-    /* Between cycles nothing is in flight; during one, state is crash-safe
-     * anyway, but finishing it avoids redoing its work. */
-    if (!sv->in_cycle) event_base_loopexit(sv->d.base, NULL);
+    /* Between cycles nothing is in flight. During one, finishing it avoids
+     * redoing its work, but a long cycle (an initial sync, Exchange asking
+     * to back off) must not hold a stop: after a grace the loop ends, and
+     * the journal makes that as safe as a crash. */
+    if (!sv->in_cycle) {
+        event_base_loopexit(sv->d.base, NULL);
+        return;
+    }
+    evtimer_del(sv->timer);
+    arm(sv, STOP_GRACE_MS);
 }

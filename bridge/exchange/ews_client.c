@@ -212,6 +212,13 @@ static int start(ews_client *c, request *r)
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    /* libcurl sends a request again, unasked, when a reused connection
+     * closes before any answer ("Connection died, retrying a fresh
+     * connect"): what a load balancer cutting a CreateItem Exchange already
+     * applied looks like, and the item would be made twice. A CreateItem
+     * therefore goes on a fresh connection, which libcurl never retries;
+     * its recovery looks the tag up instead. */
+    if (r->once) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -556,6 +563,18 @@ void ews_client_free(ews_client *c)
     free(c->auth_header);
     oauth2_free(c->oauth);
     free(c);
+}
+
+void ews_client_pause(ews_client *c, const char *mailbox, long ms)
+{
+    mailbox_q *m = queue_for(c, mailbox);
+    if (!m) return;
+    if (ms > RETRY_AFTER_CAP_MS) ms = RETRY_AFTER_CAP_MS;
+    long long until = now_ms() + ms;
+    if (until > m->paused_until) m->paused_until = until;
+    c->stats.busy++;
+    c->stats.backoff_ms_total += ms;
+    schedule_pump(c, m->paused_until);
 }
 
 int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_xml,

@@ -41,6 +41,10 @@ typedef void (*ews_done_fn)(void *ud, const ews_response *r, const cb_err *err);
 int ews_client_new(struct event_base *base, const config *cfg, ews_client **out,
                    cb_err *err);
 void ews_client_free(ews_client *c);
+/* Nothing more is sent for mailbox for ms (at most Retry-After's cap): the
+ * back-off Exchange asked for in an answer that was otherwise read, such
+ * as ErrorServerBusy for some items of a batch. */
+void ews_client_pause(ews_client *c, const char *mailbox, long ms);
 
 /* Queues operation_xml (an element such as <m:CreateItem>, copied) for
  * mailbox. done is called exactly once. */

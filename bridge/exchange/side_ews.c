@@ -719,10 +719,15 @@ static void on_written(void *ud, const ews_response *r, const cb_err *err)
         int code = err->code == CB_EIO && w[0].op == SIDE_CREATE ? CB_ELOST : err->code;
         for (size_t i = 0; i < n; i++) write_result(&w[i], code ? code : CB_EIO, why);
     } else {
+        int busy = 0;
         for (size_t i = 0; i < n; i++) {
             if (i < r->nmsgs) msg_result(q, &w[i], &r->msgs[i]);
             else write_result(&w[i], CB_EREMOTE, "EWS answered fewer items than were sent");
+            busy |= w[i].code == CB_EBUSY;
         }
+        /* Items refused "busy" are sent again by the engine: after the
+         * back-off Exchange asked for (BackOffMilliseconds), or a second. */
+        if (busy) ews_client_pause(q->se->c, q->p->smtp, r->backoff_ms > 0 ? r->backoff_ms : 1000);
     }
     apply_step(q);
 }

@@ -53,6 +53,12 @@
  *                      being full, "EWS throttling in Exchange"; RFC 9110
  *                      Retry-After) the next N requests get
  *                      HTTP 503 with Retry-After: S
+ *   POST /sim/control?chaos=N&seed=S  N per mille of requests meet, at
+ *                      random (seeded: the same run after run), one of busy,
+ *                      unavailable, itembusy or dropafter above, and as
+ *                      many answered requests bump one item's ChangeKey in
+ *                      their mailbox (a reminder firing): the faults on, at
+ *                      a rate the test sets (make it-chaos)
  *   POST /sim/control?heartbeat=MS&minute=MS  stream heartbeat interval
  *                      (default 5000) and the length of a ConnectionTimeout
  *                      minute (default 60000), so tests need not wait
@@ -110,6 +116,8 @@ typedef struct sim {
     int nissued;
     unsigned long next_token;
     int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
+    int chaos;                  /* per mille of requests that meet a fault */
+    unsigned long long rng;     /* xorshift state: the same faults every run */
     char reject[256];
     char fault_mailbox[256];
     sim_buf log;
@@ -270,6 +278,29 @@ static void drop_connection(struct evhttp_request *req)
     evhttp_send_reply(req, 500, "Dropped", NULL);
 }
 
+static unsigned roll(sim *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return (unsigned)(s->rng % 1000);
+}
+
+/* chaos: a request meets, at random, one of the faults a loaded Exchange
+ * answers with ("EWS throttling in Exchange"): ErrorServerBusy with a
+ * back-off, HTTP 503 with Retry-After, ErrorServerBusy for the next item
+ * written inside a 200, or its answer lost after it was applied. */
+static void chaos_due(sim *s)
+{
+    if (!s->chaos || (int)roll(s) >= s->chaos) return;
+    switch (roll(s) % 4) {
+    case 0: s->busy = 1, s->backoff_ms = s->backoff_ms ? s->backoff_ms : 200; break;
+    case 1: s->unavailable = 1, s->retry_after_s = s->retry_after_s ? s->retry_after_s : 1; break;
+    case 2: sim_store_set_item_busy(s->store, 1); break;
+    default: s->drop_after = 1;
+    }
+}
+
 /* Applies an injected fault, if one is due; returns 1 when it answered. */
 static int inject(sim *s, struct evhttp_request *req)
 {
@@ -348,6 +379,7 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         reply(req, 401, "text/plain", "401 Unauthorized");
         return;
     }
+    chaos_due(s);
     if (inject(s, req)) return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -398,6 +430,10 @@ static void handle_ews(sim *s, struct evhttp_request *req)
             int err = out.s && strstr(out.s, "ResponseClass=\"Error\"");
             log_line(s, name, mailbox, err ? "item-error" : "ok", anchor, send_attr(op));
             soap_reply(req, 200, out.s);
+            /* Exchange's own processing changes an item's ChangeKey now and
+             * then (a reminder firing). */
+            if (s->chaos && (int)roll(s) < s->chaos && sim_store_touch_one(s->store, mailbox, roll(s)))
+                log_line(s, NULL, mailbox, "touched", NULL, NULL);
         } else {
             log_line(s, (const char *)op->name, mailbox, "unsupported", anchor, NULL);
             fault(req, "ErrorInvalidRequest", "This operation is not simulated.", NULL);
@@ -609,6 +645,8 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "itembusy"))) sim_store_set_item_busy(s->store, atoi(v));
     if ((v = evhttp_find_header(&q, "dropafter"))) s->drop_after = atoi(v);
     if ((v = evhttp_find_header(&q, "retryafter"))) s->retry_after_s = atoi(v);
+    if ((v = evhttp_find_header(&q, "chaos"))) s->chaos = atoi(v);
+    if ((v = evhttp_find_header(&q, "seed"))) s->rng = strtoull(v, NULL, 10) * 2654435761ULL + 1;
     if ((v = evhttp_find_header(&q, "dropstream"))) s->drop_stream = atoi(v);
     if ((v = evhttp_find_header(&q, "heartbeat"))) s->heartbeat_ms = atoi(v);
     if ((v = evhttp_find_header(&q, "minute"))) s->minute_ms = atoi(v);
@@ -752,6 +790,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     clock_gettime(CLOCK_MONOTONIC, &s.t0);
+    s.rng = 88172645463325252ULL;   /* chaos without a seed: still one fixed sequence */
     s.backoff_ms = 1000;
     if (schema_path) {
         xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(schema_path);

@@ -1079,6 +1079,22 @@ void sim_store_touch(sim_store *s, const char *mailbox)
         }
 }
 
+int sim_store_touch_one(sim_store *s, const char *mailbox, unsigned pick)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += !strcasecmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, "calendar");
+    for (size_t i = 0, k = 0; n && i < s->n; i++) {
+        if (strcasecmp(s->items[i]->mailbox, mailbox) || strcmp(s->items[i]->folder, "calendar"))
+            continue;
+        if (k++ != pick % n) continue;
+        s->items[i]->ck = s->next_ck++;
+        log_change(s, s->items[i], 'U');
+        return 1;
+    }
+    return 0;
+}
+
 void sim_store_invalidate_sync(sim_store *s)
 {
     s->sync_gen++;

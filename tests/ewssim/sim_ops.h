@@ -50,6 +50,9 @@ void sim_store_invalidate_sync(sim_store *s);
  * every calendar item of mailbox gets a new ChangeKey and a change in the
  * log, its content untouched. */
 void sim_store_touch(sim_store *s, const char *mailbox);
+/* One calendar item of mailbox (the pick-th, modulo their number) gets a
+ * new ChangeKey, as a reminder firing gives it; 0 when it has none. */
+int sim_store_touch_one(sim_store *s, const char *mailbox, unsigned pick);
 /* Every calendar item of mailbox is gone with no change logged, SyncStates
  * still valid: what a mailbox restored from an older backup, or items
  * purged by an administrator, look like to a SyncFolderItems client. */

@@ -51,13 +51,13 @@ static void loads_valid_config(void **st)
 {
     (void)st;
     char body[1024];
-    snprintf(body, sizeof body, BASE "[exchange]\nbatch_size = 20\nimpersonation = no\n", dir);
+    snprintf(body, sizeof body, BASE "[exchange]\nbatch_size = 20\nimpersonation = yes\n", dir);
     config *c;
     cb_err e;
     assert_int_equal(config_load(write_conf(body), &c, &e), CB_OK);
     assert_string_equal(c->secret, "s3cret");
     assert_int_equal(c->batch_size, 20);
-    assert_int_equal(c->impersonation, 0);
+    assert_int_equal(c->impersonation, 1);
     assert_int_equal(c->poll_interval_ms, 5000);
     assert_string_equal(c->server_version, "Exchange2016");
     config_free(c);
@@ -80,6 +80,11 @@ static void reports_file_and_line(void **st)
     expect("[exchange]\nbatch_size = 0\n", "c.conf:12: batch_size must be a whole number from 1 to 100");
     expect("[exchange]\nauth = ntlm\n", "c.conf:12: auth must be basic, bearer or oauth2");
     expect("[exchange]\nimpersonation = maybe\n", "c.conf:12: impersonation must be yes or no");
+    /* Traps: delegate access would write everyone into the service
+     * account's calendar; Exchange 2007 refuses StartTimeZone. */
+    expect("[exchange]\nimpersonation = no\n", "c.conf:12: impersonation = no (delegate access) is not supported");
+    expect("[exchange]\nserver_version = Exchange2007_SP1\n", "c.conf:12: server_version must be an EWS version from Exchange2010 on");
+    expect("[exchange]\nserver_version = Exchange2016x\n", "c.conf:12: server_version");
     expect("[apple]\npoll_interval = 5s\n", "c.conf:12: poll_interval");
     expect("[exchange]\nurl = ftp://x\n", "c.conf:12: url must start with");
     expect("[nonsense]\nkey = 1\n", "c.conf:12: unknown key 'key' in section [nonsense]");
