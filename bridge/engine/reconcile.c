@@ -443,7 +443,10 @@ static int on_mirror(unit *u, store_txn *t, side_change *c, const char *key, lin
         return u->full ? CB_OK : rules_conflict(t, rep, r->from, name, "created", NULL, 0);
     }
     if (!strcmp(fp, l->fingerprint)) rep->echoes++;   /* written by us, seen late */
-    else if ((rc = rules_conflict(t, rep, r->from, key, "edited", half_id(r->to, key, l), 1)))
+    else if (!*l->fingerprint) {   /* our own incomplete write: finished, not a conflict */
+        rep->echoes++;
+        if ((rc = rules_rewrite(t, r->from, key, half_id(r->to, key, l)))) return rc;
+    } else if ((rc = rules_conflict(t, rep, r->from, key, "edited", half_id(r->to, key, l), 1)))
         return rc;
     half_set(r->from, l, c->p->smtp, c->id, c->version);
     return store_link_put(t, key, l, NULL);
@@ -782,6 +785,11 @@ static int applied(unit *u, store_txn *t, work *w, const side_write *sw)
         snprintf(l.fingerprint, sizeof l.fingerprint, "%s", sw->incomplete ? "" : w->fp);
         rc = store_link_put(t, w->in.key, &l, NULL);
         if (*sw->msg) report_add(r->d.rep, w->in.key, 1, "%s", sw->msg);
+        /* Applied in part (a series' exceptions, its travel time): written
+         * whole again, queued as a rewrite, not left until the event
+         * changes. */
+        if (rc == CB_OK && sw->incomplete)
+            rc = rules_rewrite(t, r->to, w->in.key, *sw->new_id ? sw->new_id : w->in.item_id);
     }
     /* Written but for a part the other side refused for what it asks (an
      * occurrence moved past its neighbour): listed until the event changes. */

@@ -44,3 +44,10 @@ int rules_conflict(store_txn *t, report *rep, side_id edited, const char *key,
     key_name(edited == SIDE_APPLE ? KEY_REFETCH : KEY_REPUSH, key, name);
     return store_put(t, name, item_id ? item_id : "", NULL);
 }
+
+int rules_rewrite(store_txn *t, side_id seen, const char *key, const char *item_id)
+{
+    char name[KEY_MAX];
+    key_name(seen == SIDE_APPLE ? KEY_REFETCH : KEY_REPUSH, key, name);
+    return store_put(t, name, item_id ? item_id : "", NULL);
+}

@@ -36,4 +36,10 @@ void rules_hold_report(report *rep, const char *smtp, const char *why);
 int rules_conflict(store_txn *t, report *rep, side_id edited, const char *key,
                    const char *what, const char *item_id, int queue);
 
+/* Queues key to be written again from its authoritative side, with no
+ * conflict recorded: calbridge's own last write of it was incomplete (a
+ * series whose exceptions did not all apply), so a difference seen on the
+ * mirror side is its own. */
+int rules_rewrite(store_txn *t, side_id seen, const char *key, const char *item_id);
+
 #endif

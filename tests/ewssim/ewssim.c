@@ -53,7 +53,8 @@
  *                      being full, "EWS throttling in Exchange"; RFC 9110
  *                      Retry-After) the next N requests get
  *                      HTTP 503 with Retry-After: S
- *   POST /sim/control?chaos=N&seed=S  N per mille of requests meet, at
+ *   POST /sim/control?chaos=N&seed=S  N per mille of calbridge's requests
+ *                      (by User-Agent; the tests' own are spared) meet, at
  *                      random (seeded: the same run after run), one of busy,
  *                      unavailable, itembusy or dropafter above, and as
  *                      many answered requests bump one item's ChangeKey in
@@ -117,6 +118,7 @@ typedef struct sim {
     unsigned long next_token;
     int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
     int chaos;                  /* per mille of requests that meet a fault */
+    int chaos_itembusy;         /* this request's first item written answers busy */
     unsigned long long rng;     /* xorshift state: the same faults every run */
     char reject[256];
     char fault_mailbox[256];
@@ -278,6 +280,12 @@ static void drop_connection(struct evhttp_request *req)
     evhttp_send_reply(req, 500, "Dropped", NULL);
 }
 
+static int is_client(struct evhttp_request *req)
+{
+    const char *ua = evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent");
+    return ua && !strncmp(ua, "calbridge", 9);
+}
+
 static unsigned roll(sim *s)
 {
     s->rng ^= s->rng << 13;
@@ -290,13 +298,15 @@ static unsigned roll(sim *s)
  * answers with ("EWS throttling in Exchange"): ErrorServerBusy with a
  * back-off, HTTP 503 with Retry-After, ErrorServerBusy for the next item
  * written inside a 200, or its answer lost after it was applied. */
-static void chaos_due(sim *s)
+static void chaos_due(sim *s, struct evhttp_request *req)
 {
-    if (!s->chaos || (int)roll(s) >= s->chaos) return;
+    /* Only the client under test meets them: the tests' own requests (curl,
+     * exchangelib) set the scene and must not fail. */
+    if (!s->chaos || !is_client(req) || (int)roll(s) >= s->chaos) return;
     switch (roll(s) % 4) {
     case 0: s->busy = 1, s->backoff_ms = s->backoff_ms ? s->backoff_ms : 200; break;
     case 1: s->unavailable = 1, s->retry_after_s = s->retry_after_s ? s->retry_after_s : 1; break;
-    case 2: sim_store_set_item_busy(s->store, 1); break;
+    case 2: s->chaos_itembusy = 1; break;   /* if this request writes (below) */
     default: s->drop_after = 1;
     }
 }
@@ -379,7 +389,7 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         reply(req, 401, "text/plain", "401 Unauthorized");
         return;
     }
-    chaos_due(s);
+    chaos_due(s, req);
     if (inject(s, req)) return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -421,7 +431,13 @@ static void handle_ews(sim *s, struct evhttp_request *req)
     } else {
         sim_buf out;
         sim_buf_init(&out);
+        int writes = !strcmp((const char *)op->name, "CreateItem") ||
+                     !strcmp((const char *)op->name, "UpdateItem") ||
+                     !strcmp((const char *)op->name, "DeleteItem");
+        if (s->chaos_itembusy && writes) sim_store_set_item_busy(s->store, 1);
         const char *name = sim_ops_dispatch(s->store, mailbox, op, &out);
+        if (s->chaos_itembusy) sim_store_set_item_busy(s->store, 0);
+        s->chaos_itembusy = 0;
         if (name && s->drop_after > 0) {
             s->drop_after--;
             log_line(s, name, mailbox, "applied-dropped", anchor, send_attr(op));
@@ -432,7 +448,8 @@ static void handle_ews(sim *s, struct evhttp_request *req)
             soap_reply(req, 200, out.s);
             /* Exchange's own processing changes an item's ChangeKey now and
              * then (a reminder firing). */
-            if (s->chaos && (int)roll(s) < s->chaos && sim_store_touch_one(s->store, mailbox, roll(s)))
+            if (s->chaos && is_client(req) && (int)roll(s) < s->chaos &&
+                sim_store_touch_one(s->store, mailbox, roll(s)))
                 log_line(s, NULL, mailbox, "touched", NULL, NULL);
         } else {
             log_line(s, (const char *)op->name, mailbox, "unsupported", anchor, NULL);

@@ -135,6 +135,10 @@ authority_of() { cb status | awk -v m="$1" '$2 == m {print $5}'; }
 linked_of() { cb status | awk -v m="$1" '$2 == m {print $7}'; }
 
 FAILS=0
+# calm / stormy: around a step whose assertion counts exact requests, the
+# injected faults (IT_CHAOS) pause and resume.
+calm() { [ -z "${IT_CHAOS:-}" ] || sim_control "chaos=0"; }
+stormy() { [ -z "${IT_CHAOS:-}" ] || sim_control "chaos=$IT_CHAOS"; }
 ok() { echo "ok   - $*"; }
 not_ok() { echo "FAIL - $*"; FAILS=$((FAILS + 1)); }
 check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$3', got '$2')"; fi; }

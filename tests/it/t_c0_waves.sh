@@ -116,5 +116,6 @@ for wave in 1 2 3; do
 done
 check "no item doubled in any mailbox" "$(sim_dump | awk -F'\t' '$1 ~ /^p[0-9]+@/ && $2 == "calendar" && $5 != "" {print $1, $5}' | sort | uniq -d | wc -l)" 0
 check "conflicts: none expected (every edit was made on the authoritative side)" "$(cbw status --conflicts | tail -1)" "0 conflicts"
+[ "$(cbw status --conflicts | tail -1)" = "0 conflicts" ] || cbw status --conflicts | head -8
 kill -TERM $daemon; wait $daemon 2>/dev/null
 grep -q "cycle stopped" "$WV/daemon.out" && { not_ok "a cycle failed"; grep "cycle stopped" "$WV/daemon.out" | head -3; }
