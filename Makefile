@@ -90,6 +90,8 @@ $(B)/asan/ccsload: $(B)/asan/tests/ccsload.o $(ASANOBJ)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 $(B)/asan/bothsides: $(B)/asan/tests/bothsides.o $(MAPPING:%.c=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+$(B)/asan/revorder: $(B)/asan/tests/revorder.o $(ASANOBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 # libFuzzer harnesses (clang), every library object built for them.
 $(B)/fuzz/obj/%.o: %.c $(HDRS)
@@ -128,7 +130,8 @@ it-chaos: all
 	@IT_CHAOS=$${IT_CHAOS:-20} tests/it/run.sh
 
 # The integration tests against sanitized programs (slower; not in check).
-it-asan: $(B)/asan/calbridge $(B)/asan/ewssim $(B)/asan/ccsload $(B)/asan/bothsides
+it-asan: $(B)/asan/calbridge $(B)/asan/ewssim $(B)/asan/ccsload $(B)/asan/bothsides \
+         $(B)/asan/revorder
 	@ASAN_OPTIONS=detect_leaks=0 BIN=$(B)/asan tests/it/run.sh
 
 check: deps
