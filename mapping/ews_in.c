@@ -356,9 +356,7 @@ static int occ_index(const ews_item *master, const char *when, const tzmap *m)
 
 static int has_occ(const ews_item *it, int index)
 {
-    for (size_t i = 0; i < it->nocc; i++)
-        if (it->occ[i].index == index) return 1;
-    return 0;
+    return ews_item_occurrence(it, index) != NULL;
 }
 
 static ews_event *event_of(parse_state *ps, const char *uid)

@@ -60,9 +60,7 @@ void ews_item_free(ews_item *it)
 int ews_item_add_occurrence(ews_item *it, int index, const char *original_start,
                             ews_item *changed)
 {
-    for (size_t i = 0; i < it->nocc && index; i++)
-        if (it->occ[i].index == index) index = 0;
-    if (!index) {
+    if (!index || ews_item_occurrence(it, index)) {
         ews_item_free(changed);
         return CB_OK;
     }
@@ -401,13 +399,23 @@ static void write_updates(const ews_item *it, int where, sbuf *b)
     write_updates_but(it, where, 0, b);
 }
 
-void ews_item_write_update_keeping_pattern(const ews_item *it, const char *item_id, sbuf *b)
+static void item_change(const ews_item *it, const char *item_id, const char *change_key,
+                        int keep_pattern, sbuf *b)
 {
     sbuf_cat(b, "<t:ItemChange><t:ItemId Id=\"");
     sbuf_xml(b, item_id);
+    if (change_key && *change_key) {
+        sbuf_cat(b, "\" ChangeKey=\"");
+        sbuf_xml(b, change_key);
+    }
     sbuf_cat(b, "\"/><t:Updates>");
-    write_updates_but(it, F_UPDATE, 1, b);
+    write_updates_but(it, F_UPDATE, keep_pattern, b);
     sbuf_cat(b, "</t:Updates></t:ItemChange>");
+}
+
+void ews_item_write_update_keeping_pattern(const ews_item *it, const char *item_id, sbuf *b)
+{
+    item_change(it, item_id, NULL, 1, b);
 }
 
 static int same_instant(const ews_item *a, const char *x, const ews_item *b, const char *y,
@@ -437,15 +445,7 @@ int ews_item_same_pattern(const ews_item *a, const ews_item *b, const tzmap *m,
 void ews_item_write_update(const ews_item *it, const char *item_id,
                            const char *change_key, sbuf *b)
 {
-    sbuf_cat(b, "<t:ItemChange><t:ItemId Id=\"");
-    sbuf_xml(b, item_id);
-    if (change_key && *change_key) {
-        sbuf_cat(b, "\" ChangeKey=\"");
-        sbuf_xml(b, change_key);
-    }
-    sbuf_cat(b, "\"/><t:Updates>");
-    write_updates(it, F_UPDATE, b);
-    sbuf_cat(b, "</t:Updates></t:ItemChange>");
+    item_change(it, item_id, change_key, 0, b);
 }
 
 static void occurrence_id(const char *master_id, int index, sbuf *b)
@@ -455,11 +455,17 @@ static void occurrence_id(const char *master_id, int index, sbuf *b)
     sbuf_printf(b, "\" InstanceIndex=\"%d\"/>", index);
 }
 
+const ews_occurrence *ews_item_occurrence(const ews_item *it, int index)
+{
+    for (size_t i = 0; it && i < it->nocc; i++)
+        if (it->occ[i].index == index) return &it->occ[i];
+    return NULL;
+}
+
 static int deleted_in(const ews_item *have, int index)
 {
-    for (size_t i = 0; have && i < have->nocc; i++)
-        if (have->occ[i].index == index) return !have->occ[i].item;
-    return 0;
+    const ews_occurrence *o = ews_item_occurrence(have, index);
+    return o && !o->item;
 }
 
 void ews_item_write_occurrences(const ews_item *it, const char *master_id,

@@ -117,6 +117,8 @@ void ews_item_free(ews_item *it);
  * 0, is ignored. CB_ENOMEM on failure. */
 int ews_item_add_occurrence(ews_item *it, int index, const char *original_start,
                             ews_item *changed);
+/* The change recorded for occurrence index of it (NULL it: none). */
+const ews_occurrence *ews_item_occurrence(const ews_item *it, int index);
 /* Orders it->occ by InstanceIndex, the order EWS lists them in. */
 void ews_item_sort_occurrences(ews_item *it);
 /* Appends it to ev (ev owns it from then on, also on failure). */

@@ -126,12 +126,16 @@ static int proppatch(ccs_notify *n, const pg_calendar *cal, char *why, size_t si
     return rc;
 }
 
+static int listed(const pg_calendar *v, size_t n, const pg_calendar *c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].owner, c->owner) && !strcmp(v[i].name, c->name)) return 1;
+    return 0;
+}
+
 static int remember(ccs_notify *n, const pg_calendar *cal)
 {
-    for (size_t i = 0; i < n->npending; i++)
-        if (!strcmp(n->pending[i].owner, cal->owner) && !strcmp(n->pending[i].name, cal->name))
-            return 0;
-    if (n->npending >= MAX_PENDING) return 0;
+    if (listed(n->pending, n->npending, cal) || n->npending >= MAX_PENDING) return 0;
     pg_calendar *v = realloc(n->pending, (n->npending + 1) * sizeof *v);
     if (!v) return -1;
     n->pending = v;
@@ -139,12 +143,6 @@ static int remember(ccs_notify *n, const pg_calendar *cal)
     return 0;
 }
 
-static int listed(const pg_calendar *v, size_t n, const pg_calendar *c)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i].owner, c->owner) && !strcmp(v[i].name, c->name)) return 1;
-    return 0;
-}
 
 /* Tries each of all; those that fail become the pending ones, reported
  * when they were not pending already (was). */

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../apple/ccs_notify.h"
+
 #define SECRET_MAX 16384
 
 typedef struct parse_ctx {
@@ -97,10 +99,11 @@ static int on_apple(parse_ctx *x, const char *k, const char *v)
     if (!strcmp(k, "caldav_password_file")) return set_str(&x->caldav_password_file, v);
     if (!strcmp(k, "server_hostname")) return set_str(&x->c->server_hostname, v);
     if (!strcmp(k, "notify")) {
-        static const char *const MODES[] = {"none", "caldav", "queue"};
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(v, MODES[i])) {
-                x->c->notify = i;
+        static const struct { const char *name; ccs_notify_mode mode; } MODES[] = {
+            {"none", CCS_NOTIFY_NONE}, {"caldav", CCS_NOTIFY_CALDAV}, {"queue", CCS_NOTIFY_QUEUE}};
+        for (size_t i = 0; i < sizeof MODES / sizeof *MODES; i++)
+            if (!strcmp(v, MODES[i].name)) {
+                x->c->notify = MODES[i].mode;
                 x->notify_set = 1;
                 return 1;
             }
@@ -285,7 +288,7 @@ static int check_edges(parse_ctx *x, cb_err *err)
                        "zone (e.g. Europe/Berlin)", x->path, c->default_tz);
     int clear = !strncmp(c->ews_url, "http://", 7) ||
                 (c->token_url && !strncmp(c->token_url, "http://", 7)) ||
-                (c->notify == 1 && !strncmp(c->caldav_url, "http://", 7));
+                (c->notify == CCS_NOTIFY_CALDAV && !strncmp(c->caldav_url, "http://", 7));
     const char *why = clear ? "url is http://: the credentials cross the network in clear"
                       : !c->tls_verify ? "tls_verify = no: any server can pose as Exchange" : NULL;
     if (!why) return CB_OK;
@@ -303,8 +306,8 @@ static int finish_notify(parse_ctx *x, cb_err *err)
     config *c = x->c;
     const char *p = x->path;
     int rc;
-    if (!x->notify_set && c->caldav_url) c->notify = 1;
-    if (c->notify == 1) {
+    if (!x->notify_set && c->caldav_url) c->notify = CCS_NOTIFY_CALDAV;
+    if (c->notify == CCS_NOTIFY_CALDAV) {
         if ((rc = require(p, c->caldav_url, "[apple] caldav_url (notify = caldav)", err)) ||
             (rc = require(p, c->caldav_user, "[apple] caldav_user (notify = caldav)", err)) ||
             (rc = require(p, x->caldav_password_file,
@@ -312,7 +315,7 @@ static int finish_notify(parse_ctx *x, cb_err *err)
             return rc;
         return read_secret(x->caldav_password_file, &c->caldav_secret, err);
     }
-    if (c->notify == 2) return require(p, c->server_hostname, "[apple] server_hostname (notify = queue)", err);
+    if (c->notify == CCS_NOTIFY_QUEUE) return require(p, c->server_hostname, "[apple] server_hostname (notify = queue)", err);
     return CB_OK;
 }
 

@@ -803,10 +803,14 @@ static int applied(unit *u, store_txn *t, work *w, const side_write *sw)
     return rc;
 }
 
+/* What follows a write's answer once the batch's results are committed. */
+typedef enum { AFTER_NOTHING, AFTER_LOOK_UP, AFTER_RESEND } after_write;
+
 /* Records one write's result in t; a state-store failure is returned (the
- * caller aborts t and every intent of the batch stays for recovery). *lost
- * is 1 when the item must be looked up, 2 when it is sent again. */
-static int result(unit *u, store_txn *t, work *w, const side_write *sw, int *lost)
+ * caller aborts t and every intent of the batch stays for recovery). *then
+ * says whether the item must be looked up (its answer was lost) or sent
+ * again (refused busy). */
+static int result(unit *u, store_txn *t, work *w, const side_write *sw, after_write *then)
 {
     reconcile *r = u->r;
     report *rep = r->d.rep;
@@ -830,13 +834,13 @@ static int result(unit *u, store_txn *t, work *w, const side_write *sw, int *los
                    OPS(r, r->to)->name);
         break;
     case CB_ELOST:
-        *lost = 1;
+        *then = AFTER_LOOK_UP;
         return CB_OK;
     case CB_EBUSY:   /* not applied: the intent and the cursor stay */
         /* Sent again alone, after the side's back-off, a few times in this
          * pass; then the pass ends for this unit and the next one resumes. */
         if (w->busy++ < BUSY_AGAIN) {
-            *lost = 2;
+            *then = AFTER_RESEND;
             return CB_OK;
         }
         cb_errf(&e, CB_EBUSY, "%s: %s: retried on the next pass", w->in.key, sw->msg);
@@ -871,15 +875,11 @@ static void on_applied(void *ud, side_write *sw, size_t n, const cb_err *err)
     unit *u = b->u;
     store_txn *t;
     cb_err e = {0};
-    char *lost = calloc(n ? n : 1, 1);
-    int rc = lost ? store_begin(u->r->d.st, 1, &t, &e) : cb_errf(&e, CB_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == CB_OK && i < n; i++) {
-        int l = 0;
-        rc = result(u, t, b->wk[i], &sw[i], &l);
-        lost[i] = (char)l;
-    }
-    if (lost && rc == CB_OK) rc = store_commit(t, &e);
-    else if (lost) store_abort(t);
+    after_write *then = calloc(n ? n : 1, sizeof *then);
+    int rc = then ? store_begin(u->r->d.st, 1, &t, &e) : cb_errf(&e, CB_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CB_OK && i < n; i++) rc = result(u, t, b->wk[i], &sw[i], &then[i]);
+    if (then && rc == CB_OK) rc = store_commit(t, &e);
+    else if (then) store_abort(t);
     if (rc != CB_OK) {
         if (!e.msg[0]) cb_errf(&e, rc, "recording the answers of %s in the state failed",
                                OPS(u->r, u->r->to)->name);
@@ -887,10 +887,10 @@ static void on_applied(void *ud, side_write *sw, size_t n, const cb_err *err)
     }
     for (size_t i = 0; rc == CB_OK && i < n; i++) {
         work *w = b->wk[i];
-        if (lost[i] == 1) look_up(u, w);
-        else if (lost[i] == 2) submit(u, &w, 1);
+        if (then[i] == AFTER_LOOK_UP) look_up(u, w);
+        else if (then[i] == AFTER_RESEND) submit(u, &w, 1);
     }
-    free(lost);
+    free(then);
     pend_free(b);
     apply_done(u);
 }

@@ -10,7 +10,6 @@
 #include "ews_stream.h"
 
 #define SYNC_MAX_CHANGES 512
-#define MASTER_MARK "@@calbridge-master-item@@"
 
 typedef struct side_ews {
     side base;
@@ -349,21 +348,30 @@ typedef struct occ_req {
     int pending, failed;
 } occ_req;
 
-/* text with every MASTER_MARK replaced by the ItemId (XML-escaped). */
-static char *with_master(const char *text, const char *master_id)
+/* The DeleteItem and the UpdateItem that apply it's occurrence changes to
+ * the series master_id, leaving out deletions have already holds (NULL:
+ * none): x[0] and x[1], each left empty when there is nothing of its kind.
+ * -1 when out of memory. */
+static int occurrence_requests(const ews_item *it, const ews_item *have, const char *master_id,
+                               sbuf x[2])
 {
-    sbuf b;
-    sbuf_init(&b);
-    size_t ml = strlen(MASTER_MARK);
-    for (const char *p = text, *q; *p; p = q + ml) {
-        if (!(q = strstr(p, MASTER_MARK))) {
-            sbuf_cat(&b, p);
-            break;
-        }
-        sbuf_catn(&b, p, (size_t)(q - p));
-        sbuf_xml(&b, master_id);
+    static const ews_write OPS[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
+    sbuf part[2];
+    sbuf_init(&part[0]);
+    sbuf_init(&part[1]);
+    ews_item_write_occurrence_changes(it, have, master_id, &part[0], &part[1]);
+    int rc = sbuf_failed(&part[0]) || sbuf_failed(&part[1]) ? -1 : 0;
+    for (int i = 0; i < 2; i++) {
+        sbuf_init(&x[i]);
+        if (!part[i].len) continue;
+        ews_ops_open(&x[i], OPS[i]);
+        sbuf_cat(&x[i], part[i].s);
+        ews_ops_close(&x[i], OPS[i]);
+        if (sbuf_failed(&x[i])) rc = -1;
     }
-    return sbuf_take(&b);
+    sbuf_free(&part[0]);
+    sbuf_free(&part[1]);
+    return rc;
 }
 
 /* The master's ChangeKey as it is after its occurrence changes (DeleteItem
@@ -420,46 +428,24 @@ static void occurrences(apply_req *q, side_write *w)
     const ews_item *it = w->ev->items[0];
     size_t k = (size_t)(w - q->w);
     const ews_item *have = q->keep && q->keep[k] && q->have[k] ? q->have[k]->items[0] : NULL;
-    occ_req *o = calloc(1, sizeof *o);
-    sbuf d, u;
-    sbuf_init(&d);
-    sbuf_init(&u);
-    ews_item_write_occurrence_changes(it, have, MASTER_MARK, &d, &u);
-    if (!d.len && !u.len) {   /* nothing differs */
-        free(o);
-        sbuf_free(&d);
-        sbuf_free(&u);
-        return;
+    sbuf x[2];
+    int rc = occurrence_requests(it, have, w->new_id, x);
+    occ_req *o = rc == 0 && (x[0].len || x[1].len) ? calloc(1, sizeof *o) : NULL;
+    if (rc || ((x[0].len || x[1].len) && !o)) w->incomplete = 1;
+    if (o) {
+        *o = (occ_req){q, w, 1, 0};
+        q->outstanding++;
+        for (int i = 0; i < 2; i++) {
+            if (!x[i].len) continue;   /* nothing of this kind differs */
+            if (ews_client_submit(q->se->c, q->p->smtp, x[i].s, on_occurrences, o, NULL) == CB_OK)
+                o->pending++;
+            else
+                o->failed = 1;
+        }
+        on_occurrences(o, &(ews_response){0}, NULL);   /* drops the hold */
     }
-    if (!o || sbuf_failed(&d) || sbuf_failed(&u)) {
-        w->incomplete = 1;
-        free(o);
-        sbuf_free(&d);
-        sbuf_free(&u);
-        return;
-    }
-    *o = (occ_req){q, w, 1, 0};
-    q->outstanding++;
-    const char *parts[2] = {d.len ? d.s : NULL, u.len ? u.s : NULL};
-    const ews_write ops[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
-    for (int i = 0; i < 2; i++) {
-        if (!parts[i]) continue;
-        char *body = with_master(parts[i], w->new_id);
-        sbuf x;
-        sbuf_init(&x);
-        ews_ops_open(&x, ops[i]);
-        sbuf_cat(&x, body ? body : "");
-        ews_ops_close(&x, ops[i]);
-        free(body);
-        if (ews_client_submit(q->se->c, q->p->smtp, x.s, on_occurrences, o, NULL) == CB_OK)
-            o->pending++;
-        else
-            o->failed = 1;
-        sbuf_free(&x);
-    }
-    sbuf_free(&d);
-    sbuf_free(&u);
-    on_occurrences(o, &(ews_response){0}, NULL);   /* drops the hold */
+    sbuf_free(&x[0]);
+    sbuf_free(&x[1]);
 }
 
 /* ---- travel time: the main item's companions ---- */
@@ -526,13 +512,12 @@ static void on_companions_written(void *ud, const ews_response *r, const cb_err 
     apply_step(q);
 }
 
-/* Sends x (opened for op); takes owner and item. */
-static void companions_send(apply_req *q, ews_write op, sbuf *x, size_t *owner,
+/* Sends the request x (op's); takes owner and item. */
+static void companions_send(apply_req *q, ews_write op, const sbuf *x, size_t *owner,
                             const ews_item **item, size_t n, int one)
 {
     comp_call *cc = malloc(sizeof *cc);
     if (cc) *cc = (comp_call){q, op, owner, item, n, one};
-    ews_ops_close(x, op);
     q->outstanding++;
     if (cc && !sbuf_failed(x) &&
         ews_client_submit(q->se->c, q->p->smtp, x->s, on_companions_written, cc, NULL) == CB_OK)
@@ -549,29 +534,20 @@ static void companions_send(apply_req *q, ews_write op, sbuf *x, size_t *owner,
  * id is then the one updated, found again in the companion's stamp. */
 static void companion_occurrences(apply_req *q, size_t owner, const ews_item *it, const char *id)
 {
+    static const ews_write OPS[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
     if (!id) return;
-    sbuf d, u;
-    sbuf_init(&d);
-    sbuf_init(&u);
-    ews_item_write_occurrences(it, MASTER_MARK, &d, &u);
-    const char *parts[2] = {d.len ? d.s : NULL, u.len ? u.s : NULL};
-    const ews_write ops[2] = {EWS_WRITE_DELETE, EWS_WRITE_UPDATE};
+    sbuf x[2];
+    if (occurrence_requests(it, NULL, id, x)) q->w[owner].incomplete = 1;
     for (int i = 0; i < 2; i++) {
-        if (!parts[i]) continue;
-        char *body = with_master(parts[i], id);
-        size_t *own = malloc(sizeof *own);
-        sbuf x;
-        sbuf_init(&x);
-        ews_ops_open(&x, ops[i]);
-        sbuf_cat(&x, body ? body : "");
-        if (own) *own = owner;
-        if (own && body) companions_send(q, ops[i], &x, own, NULL, 1, 1);
-        else q->w[owner].incomplete = 1, free(own);
-        free(body);
-        sbuf_free(&x);
+        size_t *own = x[i].len ? malloc(sizeof *own) : NULL;
+        if (own) {
+            *own = owner;
+            companions_send(q, OPS[i], &x[i], own, NULL, 1, 1);
+        } else if (x[i].len) {
+            q->w[owner].incomplete = 1;
+        }
+        sbuf_free(&x[i]);
     }
-    sbuf_free(&d);
-    sbuf_free(&u);
 }
 
 typedef struct comp_batch {
@@ -633,6 +609,7 @@ static void on_companions_found(void *ud, const ews_response *r, const cb_err *e
         }
     }
     for (int k = 0; k < 3; k++) {
+        ews_ops_close(&b[k].x, b[k].op);
         if (b[k].n) companions_send(q, b[k].op, &b[k].x, b[k].owner, b[k].item, b[k].n, 0);
         else free(b[k].owner), free(b[k].item);
         sbuf_free(&b[k].x);
@@ -773,20 +750,13 @@ static int write_send(apply_req *q, size_t from, size_t n, cb_err *err)
  * changed one reset) cannot be undone alone: the pattern is then set
  * again and the wanted exceptions re-applied. */
 
-static const ews_occurrence *occ_at(const ews_item *it, int index)
-{
-    for (size_t i = 0; i < it->nocc; i++)
-        if (it->occ[i].index == index) return &it->occ[i];
-    return NULL;
-}
-
 static int keeps_pattern(const side_ews *se, const ews_item *want, const ews_item *have)
 {
     tzdef_cache z = {0};
     int keep = have && want->has_recurrence && ews_item_same_pattern(want, have, se->tz, &z);
     tzdef_cache_free(&z);
     for (size_t i = 0; keep && i < have->nocc; i++) {
-        const ews_occurrence *w = occ_at(want, have->occ[i].index);
+        const ews_occurrence *w = ews_item_occurrence(want, have->occ[i].index);
         keep = w && !w->item == !have->occ[i].item;   /* deleted stays deleted, changed changed */
     }
     return keep;

@@ -1059,39 +1059,43 @@ void sim_store_set_endless(sim_store *s, int on)
     s->endless = on;
 }
 
+static int in_calendar_of(const sim_item *it, const char *mailbox)
+{
+    return !strcasecmp(it->mailbox, mailbox) && !strcmp(it->folder, "calendar");
+}
+
 void sim_store_vanish(sim_store *s, const char *mailbox)
 {
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         sim_item *it = s->items[i];
-        if (!strcasecmp(it->mailbox, mailbox) && !strcmp(it->folder, "calendar")) item_free(it);
+        if (in_calendar_of(it, mailbox)) item_free(it);
         else s->items[k++] = it;
     }
     s->n = k;
 }
 
+static void touch(sim_store *s, sim_item *it)
+{
+    it->ck = s->next_ck++;
+    log_change(s, it, 'U');
+}
+
 void sim_store_touch(sim_store *s, const char *mailbox)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (!strcasecmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, "calendar")) {
-            s->items[i]->ck = s->next_ck++;
-            log_change(s, s->items[i], 'U');
-        }
+        if (in_calendar_of(s->items[i], mailbox)) touch(s, s->items[i]);
 }
 
 int sim_store_touch_one(sim_store *s, const char *mailbox, unsigned pick)
 {
     size_t n = 0;
-    for (size_t i = 0; i < s->n; i++)
-        n += !strcasecmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, "calendar");
-    for (size_t i = 0, k = 0; n && i < s->n; i++) {
-        if (strcasecmp(s->items[i]->mailbox, mailbox) || strcmp(s->items[i]->folder, "calendar"))
-            continue;
-        if (k++ != pick % n) continue;
-        s->items[i]->ck = s->next_ck++;
-        log_change(s, s->items[i], 'U');
-        return 1;
-    }
+    for (size_t i = 0; i < s->n; i++) n += in_calendar_of(s->items[i], mailbox);
+    for (size_t i = 0, k = 0; n && i < s->n; i++)
+        if (in_calendar_of(s->items[i], mailbox) && k++ == pick % n) {
+            touch(s, s->items[i]);
+            return 1;
+        }
     return 0;
 }
 
@@ -1140,7 +1144,7 @@ static void merged(sim_store *s, const char *mailbox, long long from, long long 
     for (size_t i = 0; i < s->n; i++) {
         const sim_item *it = s->items[i];
         char busy[32];
-        if (strcasecmp(it->mailbox, mailbox) || strcmp(it->folder, "calendar")) continue;
+        if (!in_calendar_of(it, mailbox)) continue;
         field_text(it, "LegacyFreeBusyStatus", busy, sizeof busy);
         int code = busy_code(*busy ? busy : "Busy");
         sim_times t = times_of(it);
