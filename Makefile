@@ -19,7 +19,8 @@ STATE   := state/store.c state/keys.c
 APPLE   := bridge/apple/pg_source.c bridge/apple/pg_sink.c bridge/apple/ccs_notify.c \
            bridge/apple/side_apple.c
 EXCH    := bridge/exchange/ews_client.c bridge/exchange/ews_xml.c bridge/exchange/ews_ops.c \
-           bridge/exchange/ews_stream.c bridge/exchange/oauth2.c bridge/exchange/side_ews.c
+           bridge/exchange/ews_stream.c bridge/exchange/oauth2.c bridge/exchange/side_ews.c \
+           bridge/exchange/autodiscover.c
 ENGINE  := bridge/side.c bridge/engine/rules.c bridge/engine/reconcile.c \
            bridge/engine/service.c bridge/engine/cutover.c
 CLI     := bridge/sides.c bridge/cli/config.c bridge/cli/report.c bridge/cli/translate.c
@@ -28,7 +29,7 @@ LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_keys test_rules test_engine test_ews_xml test_ical_in \
            test_mapping test_sim_recur test_peruser
-SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c tests/ewssim/sim_buf.c tests/ewssim/sim_recur.c
+SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c tests/ewssim/sim_route.c tests/ewssim/sim_buf.c tests/ewssim/sim_recur.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
 FUZZ_CC := clang

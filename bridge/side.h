@@ -110,6 +110,16 @@ typedef void (*side_found_fn)(void *ud, int found, const char *id, const char *v
                               const cb_err *err);
 typedef void (*side_signal_fn)(void *ud, const person *p);
 
+/* Small strings a side keeps in calbridge's state across restarts, under
+ * names of its own (at most 200 bytes; values at most 2 KB): get returns 0
+ * and fills buf when name is there; put stores value durably ("" forgets
+ * it) and returns 0, or -1 when the state cannot be written. */
+typedef struct side_memo {
+    int (*get)(void *ud, const char *name, char *buf, size_t size);
+    int (*put)(void *ud, const char *name, const char *value);
+    void *ud;
+} side_memo;
+
 typedef struct side_ops {
     const char *name;       /* "Apple", "Exchange": for people to read */
     side_id half;           /* which half of a link it fills */
@@ -151,8 +161,9 @@ typedef struct side_ops {
     int (*covers)(const char *have, const char *seen);
 
     /* Calls fn when a person's calendar may have changed (NULL: the side
-     * has no signals, poll it). unsubscribe writes its counters to log. */
-    int (*subscribe)(side *s, side_signal_fn fn, void *ud, cb_err *err);
+     * has no signals, poll it); memo keeps what the side needs across a
+     * restart (its subscriptions). unsubscribe writes its counters to log. */
+    int (*subscribe)(side *s, side_signal_fn fn, void *ud, const side_memo *memo, cb_err *err);
     void (*unsubscribe)(side *s, FILE *log);
 
     /* Whether calbridge may write this side as it needs to (privileges):

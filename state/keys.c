@@ -8,7 +8,7 @@
 static const char *const PREFIX[] = {
     [KEY_AUTH] = "auth:",       [KEY_SYNCSTATE] = "syncstate:", [KEY_CUTOVER] = "cutover:",
     [KEY_REFETCH] = "refetch:", [KEY_REPUSH] = "repush:",       [KEY_LAG] = "lag:",
-    [KEY_FAILED] = "failed:",   [KEY_CONFLICT] = "conflict:",
+    [KEY_FAILED] = "failed:",   [KEY_CONFLICT] = "conflict:",   [KEY_MEMO] = "memo:",
 };
 
 void key_name(key_kind k, const char *arg, char out[KEY_MAX])

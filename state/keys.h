@@ -13,6 +13,8 @@
  *   failed:<what>         something not carried: a source key, or an
  *                         Exchange item (key_exchange_item)
  *   conflict:<UTC time>:<source key>  an edit on a mirror side
+ *   memo:<side name>:<name>  what a side keeps across restarts (side_memo:
+ *                         Exchange's streaming subscriptions)
  * and the fixed names KEY_CURSOR_APPLE, KEY_LAST_ERROR and KEY_RECONCILED
  * (UTC seconds of the last full read of every Exchange calendar).
  */
@@ -28,7 +30,7 @@
 
 typedef enum {
     KEY_AUTH, KEY_SYNCSTATE, KEY_CUTOVER, KEY_REFETCH, KEY_REPUSH, KEY_LAG, KEY_FAILED,
-    KEY_CONFLICT
+    KEY_CONFLICT, KEY_MEMO
 } key_kind;
 
 /* The name of kind for arg (an owner, a mailbox or a source key). */

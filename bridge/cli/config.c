@@ -21,6 +21,7 @@ typedef struct parse_ctx {
     char first_error[400];  /* the handler's message for ini_parse's line */
     char *password_file, *token_file, *client_secret_file, *caldav_password_file;
     int notify_set;         /* [apple] notify was given */
+    int no_autodiscover;    /* [exchange] autodiscover_url = none */
 } parse_ctx;
 
 /* Keeps only the first message: ini_parse reports the first failing line. */
@@ -151,6 +152,17 @@ static int on_exchange(parse_ctx *x, const char *k, const char *v)
         }
         return set_str(&c->ews_url, v);
     }
+    if (!strcmp(k, "autodiscover_url")) {
+        if (!strcmp(v, "none")) {
+            x->no_autodiscover = 1;
+            return 1;
+        }
+        if (strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) {
+            fail(x, "autodiscover_url must start with https:// or http://, or be none, not '%s'", v);
+            return 0;
+        }
+        return set_str(&c->autodiscover_url, v);
+    }
     if (!strcmp(k, "auth")) return on_auth(x, v);
     if (!strcmp(k, "username")) return set_str(&c->username, v);
     if (!strcmp(k, "password_file")) return set_str(&x->password_file, v);
@@ -278,16 +290,34 @@ static int url_has_host(const char *url)
 
 /* What can only be judged with every key read: the URL's host, the zone,
  * and settings that expose the credentials, which need allow_insecure. */
+/* Autodiscover's SOAP endpoint on the EWS host, where Exchange serves it. */
+static int default_autodiscover(config *c)
+{
+    CURLU *u = curl_url();
+    char *url = NULL;
+    int ok = u && curl_url_set(u, CURLUPART_URL, c->ews_url, 0) == CURLUE_OK &&
+             curl_url_set(u, CURLUPART_PATH, "/autodiscover/autodiscover.svc", 0) == CURLUE_OK &&
+             curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
+             curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK;
+    if (ok) ok = set_str(&c->autodiscover_url, url);
+    curl_free(url);
+    curl_url_cleanup(u);
+    return ok;
+}
+
 static int check_edges(parse_ctx *x, cb_err *err)
 {
     config *c = x->c;
     if (!url_has_host(c->ews_url))
         return cb_errf(err, CB_EINVAL, "%s: [exchange] url '%s' has no host", x->path, c->ews_url);
+    if (!x->no_autodiscover && !c->autodiscover_url && !default_autodiscover(c))
+        return cb_errf(err, CB_ENOMEM, "out of memory");
     if (strcmp(c->default_tz, "UTC") && !icaltimezone_get_builtin_timezone(c->default_tz))
         return cb_errf(err, CB_EINVAL, "%s: [people] default_timezone '%s' is not a known IANA "
                        "zone (e.g. Europe/Berlin)", x->path, c->default_tz);
     int clear = !strncmp(c->ews_url, "http://", 7) ||
                 (c->token_url && !strncmp(c->token_url, "http://", 7)) ||
+                (c->autodiscover_url && !strncmp(c->autodiscover_url, "http://", 7)) ||
                 (c->notify == CCS_NOTIFY_CALDAV && !strncmp(c->caldav_url, "http://", 7));
     const char *why = clear ? "url is http://: the credentials cross the network in clear"
                       : !c->tls_verify ? "tls_verify = no: any server can pose as Exchange" : NULL;
@@ -411,6 +441,7 @@ void config_free(config *c)
     free(c->username);
     free(c->client_id);
     free(c->token_url);
+    free(c->autodiscover_url);
     free(c->scope);
     if (c->secret) memset(c->secret, 0, strlen(c->secret));
     free(c->secret);

@@ -25,6 +25,7 @@ typedef struct config {
     char *server_hostname;  /* notify = queue: CalendarServer's ServerHostName */
     /* [exchange] */
     char *ews_url;
+    char *autodiscover_url; /* SOAP Autodiscover, for stream affinity; NULL: none */
     auth_kind auth;
     char *username;
     char *secret;          /* password, token or client secret, read from *_file */

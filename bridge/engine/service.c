@@ -8,8 +8,16 @@
 #include "reconcile.h"
 #include "../../state/keys.h"
 
+typedef struct memo_ctx memo_ctx;
+struct memo_ctx {
+    struct service *sv;
+    const char *side;
+};
+
 struct service {
     service_deps d;
+    memo_ctx memo_ctx[2];
+    side_memo memo[2];
     reconcile *eng;
     char *dirty;            /* one flag per person in the map */
     int any_dirty, first, in_cycle, running, stopping, mirror_all, subscribed, full;
@@ -235,12 +243,49 @@ static void on_signal(void *ud, const person *p)
     service_mark_dirty(ud, p->smtp);
 }
 
+/* side_memo over the store: "memo:<side>:<name>", one short write each. */
+static void memo_key(const memo_ctx *m, const char *name, char out[KEY_MAX])
+{
+    char arg[KEY_MAX];
+    snprintf(arg, sizeof arg, "%s:%s", m->side, name);
+    key_name(KEY_MEMO, arg, out);
+}
+
+static int memo_get(void *ud, const char *name, char *buf, size_t size)
+{
+    memo_ctx *m = ud;
+    char key[KEY_MAX];
+    memo_key(m, name, key);
+    store_txn *t;
+    if (store_begin(m->sv->d.st, 0, &t, NULL) != CB_OK) return -1;
+    int rc = store_get(t, key, buf, size, NULL);
+    store_abort(t);
+    return rc == CB_OK ? 0 : -1;
+}
+
+static int memo_put(void *ud, const char *name, const char *value)
+{
+    memo_ctx *m = ud;
+    char key[KEY_MAX];
+    memo_key(m, name, key);
+    store_txn *t;
+    if (store_begin(m->sv->d.st, 1, &t, NULL) != CB_OK) return -1;
+    int rc = *value ? store_put(t, key, value, NULL) : store_del(t, key, NULL);
+    if (rc != CB_OK && rc != CB_ENOTFOUND) {
+        store_abort(t);
+        return -1;
+    }
+    return store_commit(t, NULL) == CB_OK ? 0 : -1;
+}
+
 int service_run(service *sv, cb_err *err)
 {
     for (int i = 0; i < 2; i++) {
         side *s = sv->d.sides[i];
         if (!s->ops->subscribe) continue;   /* polled */
-        int rc = s->ops->subscribe(s, on_signal, sv, err);
+        sv->memo_ctx[i] = (memo_ctx){sv, s->ops->name};
+        sv->memo[i] = (side_memo){memo_get, memo_put, &sv->memo_ctx[i]};
+        int rc = s->ops->subscribe(s, on_signal, sv, &sv->memo[i], err);
         if (rc) return rc;
         sv->subscribed |= 1 << i;
     }

@@ -38,7 +38,10 @@ struct request {
      * its body handed over as it arrives. */
     ews_chunk_fn chunk;
     ews_end_fn end;
-    char *anchor;
+    char *anchor;           /* X-AnchorMailbox when not the queue's mailbox */
+    char *cookie;           /* X-BackEndOverrideCookie to send; NULL none */
+    int affinity;           /* X-PreferServerAffinity: true */
+    char got_cookie[256];   /* the cookie the answer set */
     long timeout_ms;
     ews_client *c;
 };
@@ -160,6 +163,31 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return sbuf_failed(&r->resp) ? 0 : n;
 }
 
+/* Set-Cookie: X-BackEndOverrideCookie=<value>; ... — the value is kept
+ * only if it looks like one (a server name, '~', digits): it is sent back
+ * in a header, and the answer is not trusted. */
+static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
+{
+    request *r = ud;
+    size_t n = size * nmemb;
+    static const char NAME[] = "set-cookie:";
+    static const char COOKIE[] = "X-BackEndOverrideCookie=";
+    if (n < sizeof NAME || strncasecmp(line, NAME, sizeof NAME - 1)) return n;
+    size_t i = sizeof NAME - 1;
+    while (i < n && line[i] == ' ') i++;
+    if (n - i < sizeof COOKIE || strncmp(line + i, COOKIE, sizeof COOKIE - 1)) return n;
+    i += sizeof COOKIE - 1;
+    size_t len = 0;
+    while (i + len < n && len < sizeof r->got_cookie - 1 &&
+           strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.~_-",
+                  line[i + len]) && line[i + len])
+        len++;
+    if (i + len < n && line[i + len] != ';' && line[i + len] != '\r') return n;
+    memcpy(r->got_cookie, line + i, len);
+    r->got_cookie[len] = '\0';
+    return n;
+}
+
 /* ---- queue ------------------------------------------------------------ */
 
 static mailbox_q *queue_for(ews_client *c, const char *smtp)
@@ -181,9 +209,26 @@ static void request_free(request *r)
     if (!r) return;
     free(r->body);
     free(r->anchor);
+    free(r->cookie);
     curl_slist_free_all(r->headers);
     sbuf_free(&r->resp);
     free(r);
+}
+
+/* The credentials, whichever kind: a bearer token's header, or the
+ * user and password libcurl answers a challenge with. */
+static int set_auth(ews_client *c, CURL *e, struct curl_slist **headers, cb_err *err)
+{
+    const config *cfg = c->cfg;
+    const char *bearer = c->auth_header;
+    if (cfg->auth == AUTH_OAUTH2 && oauth2_header(c->oauth, &bearer, err) != CB_OK) return err->code;
+    if (bearer) *headers = curl_slist_append(*headers, bearer);
+    if (cfg->auth == AUTH_BASIC) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERNAME, cfg->username);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, cfg->secret);
+    }
+    return CB_OK;
 }
 
 static int start(ews_client *c, request *r)
@@ -191,18 +236,22 @@ static int start(ews_client *c, request *r)
     const config *cfg = c->cfg;
     CURL *e = curl_easy_init();
     if (!e) return -1;
-    char anchor[320];
-    snprintf(anchor, sizeof anchor, "X-AnchorMailbox: %s", r->mq ? r->mq->smtp : r->anchor);
+    char anchor[320], cookie[320];
+    snprintf(anchor, sizeof anchor, "X-AnchorMailbox: %s", r->anchor ? r->anchor : r->mq->smtp);
     curl_slist_free_all(r->headers);
     r->headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
     r->headers = curl_slist_append(r->headers, anchor);
-    const char *bearer = c->auth_header;
+    if (r->affinity) r->headers = curl_slist_append(r->headers, "X-PreferServerAffinity: true");
+    if (r->cookie && *r->cookie) {
+        snprintf(cookie, sizeof cookie, "Cookie: X-BackEndOverrideCookie=%s", r->cookie);
+        r->headers = curl_slist_append(r->headers, cookie);
+    }
+    r->got_cookie[0] = '\0';
     cb_err te;
-    if (cfg->auth == AUTH_OAUTH2 && oauth2_header(c->oauth, &bearer, &te) != CB_OK) {
+    if (set_auth(c, e, &r->headers, &te) != CB_OK) {
         curl_easy_cleanup(e);
         return -1;
     }
-    if (bearer) r->headers = curl_slist_append(r->headers, bearer);
     sbuf_free(&r->resp);
     r->too_big = 0;
     curl_easy_setopt(e, CURLOPT_URL, cfg->ews_url);
@@ -221,6 +270,10 @@ static int start(ews_client *c, request *r)
     if (r->once) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    if (r->affinity) {
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms ? r->timeout_ms : (long)cfg->timeout_ms);
@@ -228,11 +281,6 @@ static int start(ews_client *c, request *r)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->tls_verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->tls_verify ? 2L : 0L);
-    if (cfg->auth == AUTH_BASIC) {
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(e, CURLOPT_USERNAME, cfg->username);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, cfg->secret);
-    }
     r->easy = e;
     r->errbuf[0] = '\0';
     r->attempts++;
@@ -337,6 +385,7 @@ static void finish(ews_client *c, request *r, ews_response *resp, const cb_err *
     if (resp) {
         resp->raw = r->resp.s ? r->resp.s : "";
         resp->raw_len = r->resp.len;
+        snprintf(resp->backend_cookie, sizeof resp->backend_cookie, "%s", r->got_cookie);
     }
     r->done(r->ud, resp, err);
     request_free(r);
@@ -577,8 +626,8 @@ void ews_client_pause(ews_client *c, const char *mailbox, long ms)
     schedule_pump(c, m->paused_until);
 }
 
-int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_xml,
-                      ews_done_fn done, void *ud, cb_err *err)
+static request *queue_request(ews_client *c, const char *mailbox, const char *operation_xml,
+                              ews_done_fn done, void *ud, cb_err *err)
 {
     mailbox_q *m = queue_for(c, mailbox);
     request *r = calloc(1, sizeof *r);
@@ -590,7 +639,8 @@ int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_
     else sbuf_free(&b);
     if (!m || !r || !r->body) {
         request_free(r);
-        return cb_errf(err, CB_ENOMEM, "out of memory");
+        cb_errf(err, CB_ENOMEM, "out of memory");
+        return NULL;
     }
     r->mq = m;
     r->max_answer = ews_xml_answer_limit(operation_xml);
@@ -602,11 +652,39 @@ int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_
     m->tail = r;
     c->pending++;
     schedule_pump(c, 0);
+    return r;
+}
+
+int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_xml,
+                      ews_done_fn done, void *ud, cb_err *err)
+{
+    return queue_request(c, mailbox, operation_xml, done, ud, err) ? CB_OK : CB_ENOMEM;
+}
+
+/* Copies the route into r: the anchor and cookie outlive the caller's. */
+static int set_route(request *r, const ews_route *route)
+{
+    r->affinity = 1;
+    r->anchor = strdup(route->anchor);
+    r->cookie = strdup(route->cookie ? route->cookie : "");
+    return r->anchor && r->cookie ? 0 : -1;
+}
+
+int ews_client_submit_routed(ews_client *c, const char *mailbox, const ews_route *route,
+                             const char *operation_xml, ews_done_fn done, void *ud,
+                             cb_err *err)
+{
+    request *r = queue_request(c, mailbox, operation_xml, done, ud, err);
+    if (!r) return CB_ENOMEM;
+    if (set_route(r, route) < 0) {
+        free(r->anchor), r->anchor = NULL;   /* sent unrouted rather than lost */
+        r->affinity = 0;
+    }
     return CB_OK;
 }
 
-int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_xml,
-                      long timeout_ms, ews_chunk_fn chunk, ews_end_fn end, void *ud,
+int ews_client_stream(ews_client *c, const char *mailbox, const ews_route *route,
+                      const char *operation_xml, long timeout_ms, ews_chunk_fn chunk, ews_end_fn end, void *ud,
                       ews_hanging **out, cb_err *err)
 {
     *out = NULL;
@@ -616,8 +694,10 @@ int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_
     sbuf_init(&b);
     ews_xml_envelope(&b, c->cfg->server_version, c->cfg->impersonation ? mailbox : NULL,
                      operation_xml);
-    if (r) r->body = sbuf_take(&b), r->anchor = strdup(mailbox);
+    if (r) r->body = sbuf_take(&b);
     else sbuf_free(&b);
+    if (r && route && set_route(r, route) < 0) free(r->anchor), r->anchor = NULL;
+    else if (r && !route) r->anchor = strdup(mailbox);
     if (!r || !r->body || !r->anchor) {
         request_free(r);
         return cb_errf(err, CB_ENOMEM, "out of memory");
@@ -644,6 +724,42 @@ void ews_client_stream_cancel(ews_hanging *h)
     curl_easy_cleanup(r->easy);
     r->c->hanging--;
     request_free(r);
+}
+
+int ews_client_post_now(ews_client *c, const char *url, const char *body, sbuf *answer,
+                        long *status, cb_err *err)
+{
+    const config *cfg = c->cfg;
+    request r = {.max_answer = 4u << 20};
+    CURL *e = curl_easy_init();
+    r.headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
+    int rc = e && r.headers ? set_auth(c, e, &r.headers, err)
+                            : cb_errf(err, CB_ENOMEM, "out of memory");
+    if (rc == CB_OK) {
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "calbridge/1");
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r.headers);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &r);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r.errbuf);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->tls_verify ? 1L : 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->tls_verify ? 2L : 0L);
+        CURLcode res = curl_easy_perform(e);
+        *status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+        if (res != CURLE_OK)
+            rc = cb_errf(err, CB_EIO, "%s: %s", url, r.too_big ? "answer too large"
+                                                 : r.errbuf[0] ? r.errbuf : curl_easy_strerror(res));
+    }
+    if (e) curl_easy_cleanup(e);
+    curl_slist_free_all(r.headers);
+    if (rc == CB_OK) *answer = r.resp;
+    else sbuf_free(&r.resp);
+    return rc;
 }
 
 size_t ews_client_pending(const ews_client *c)

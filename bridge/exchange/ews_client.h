@@ -51,16 +51,37 @@ void ews_client_pause(ews_client *c, const char *mailbox, long ms);
 int ews_client_submit(ews_client *c, const char *mailbox, const char *operation_xml,
                       ews_done_fn done, void *ud, cb_err *err);
 
+/* Affinity with one mailbox server, for a group of subscriptions ("Maintain
+ * affinity between a group of subscriptions and the Mailbox server"): the
+ * request carries X-AnchorMailbox of anchor (not of the mailbox it
+ * impersonates), X-PreferServerAffinity: true and, when cookie is not "",
+ * the X-BackEndOverrideCookie an earlier answer set. The answer's own
+ * cookie is in ews_response.backend_cookie. */
+typedef struct ews_route {
+    const char *anchor;
+    const char *cookie;
+} ews_route;
+int ews_client_submit_routed(ews_client *c, const char *mailbox, const ews_route *route,
+                             const char *operation_xml, ews_done_fn done, void *ud,
+                             cb_err *err);
+
+/* One blocking POST of body (an Autodiscover request) to url with the
+ * client's credentials, at most 30 s; the answer (at most 4 MB) in *answer,
+ * the HTTP status in *status. For start-up lookups only. */
+int ews_client_post_now(ews_client *c, const char *url, const char *body, sbuf *answer,
+                        long *status, cb_err *err);
+
 /* A hanging request (GetStreamingEvents): sent at once, outside the
- * mailbox queues and the in-flight limit, with X-AnchorMailbox and
- * impersonation of mailbox. chunk gets the body as it arrives (returning
+ * mailbox queues and the in-flight limit, impersonating mailbox and routed
+ * as route says (NULL: X-AnchorMailbox of mailbox). chunk gets the body as it arrives (returning
  * non-zero aborts); end is called once when the server closes (err NULL)
  * or the connection fails — unless cancelled first. No retries: the
  * caller decides. */
 typedef struct ews_hanging ews_hanging;
 typedef int (*ews_chunk_fn)(void *ud, const char *data, size_t len);
 typedef void (*ews_end_fn)(void *ud, const cb_err *err);
-int ews_client_stream(ews_client *c, const char *mailbox, const char *operation_xml,
+int ews_client_stream(ews_client *c, const char *mailbox, const ews_route *route,
+                      const char *operation_xml,
                       long timeout_ms, ews_chunk_fn chunk, ews_end_fn end, void *ud,
                       ews_hanging **out, cb_err *err);
 /* Closes the connection; end is not called. */

@@ -65,6 +65,7 @@ typedef struct ews_response {
     size_t nchanges;
     ews_notice *notices;    /* GetStreamingEvents */
     size_t nnotices;
+    char backend_cookie[256];   /* X-BackEndOverrideCookie the answer set (routed requests) */
     const char *raw;        /* the response body, as received (not owned) */
     size_t raw_len;
 } ews_response;

@@ -900,12 +900,12 @@ static void on_stream(void *ud, const char *smtp)
     if (p && se->signal) se->signal(se->signal_ud, p);
 }
 
-static int ews_subscribe(side *s, side_signal_fn fn, void *ud, cb_err *err)
+static int ews_subscribe(side *s, side_signal_fn fn, void *ud, const side_memo *memo, cb_err *err)
 {
     side_ews *se = (side_ews *)s;
     se->signal = fn;
     se->signal_ud = ud;
-    int rc = ews_stream_new(se->evb, se->cfg, se->people, on_stream, se, &se->stream, err);
+    int rc = ews_stream_new(se->evb, se->cfg, se->people, memo, on_stream, se, &se->stream, err);
     if (rc == CB_OK) ews_stream_start(se->stream);
     return rc;
 }
@@ -917,10 +917,12 @@ static void ews_unsubscribe(side *s, FILE *log)
     ews_stream_stop(se->stream);
     ews_stream_stats st = ews_stream_get_stats(se->stream);
     if (log)
-        fprintf(log, "calbridge: streams: %ld subscribed, %ld connections (%ld closed by the "
-                     "server, %ld lost), %ld envelopes, %ld notifications, %ld heartbeats, "
-                     "%ld re-subscribed\n", st.subscribed, st.connections, st.closed, st.dropped,
-                st.envelopes, st.notifications, st.heartbeats, st.resubscribed);
+        fprintf(log, "calbridge: streams: %ld groups, %ld subscribed (%ld kept from the last run, "
+                     "%ld failed, %ld unsubscribed), %ld connections (%ld closed by the server, "
+                     "%ld lost), %ld envelopes, %ld notifications, %ld heartbeats, %ld missed, "
+                     "%ld re-subscribed\n", st.groups, st.subscribed, st.reused,
+                st.subscribe_failed, st.unsubscribed, st.connections, st.closed, st.dropped,
+                st.envelopes, st.notifications, st.heartbeats, st.missed, st.resubscribed);
 }
 
 static int ews_check(side *s, cb_err *err)

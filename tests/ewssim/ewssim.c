@@ -63,6 +63,26 @@
  *   POST /sim/control?heartbeat=MS&minute=MS  stream heartbeat interval
  *                      (default 5000) and the length of a ConnectionTimeout
  *                      minute (default 60000), so tests need not wait
+ *   POST /sim/control?groups=N       mailbox sites (GroupingInformation;
+ *                      default 2, at most 8), two mailbox servers each: a
+ *                      request reaches the server its X-BackEndOverrideCookie
+ *                      names, else either server of its X-AnchorMailbox's
+ *                      site in turn; X-PreferServerAffinity: true is answered
+ *                      with the cookie; a subscription lives on the server
+ *                      its Subscribe reached (its own site's, if that was
+ *                      another site), and a GetStreamingEvents or
+ *                      Unsubscribe on another server does not find it
+ *                      ("Maintain affinity between a group of subscriptions
+ *                      and the Mailbox server"; sim_route.h). Limits as
+ *                      Exchange Online's: 20 subscriptions per mailbox
+ *                      (ErrorExceededSubscriptionCount), 10 open streams
+ *                      per mailbox (ErrorExceededConnectionCount)
+ *   POST /sim/control?missed=N       the next N notifications are lost and
+ *                      answered ErrorMissedNotificationEvents instead
+ *   POST /sim/control?autodiscover=0 the Autodiscover service answers 404
+ * POST /autodiscover/autodiscover.svc is SOAP Autodiscover's GetUserSettings
+ * (GroupingInformation, ExternalEwsUrl); no schema of it is in ../shared,
+ * so the request is checked by hand for what the documentation requires.
  * GetStreamingEvents answers as Exchange does: one chunked 200 response
  * carrying envelope after envelope (notifications, ConnectionStatus OK
  * heartbeats, a last Closed), envelopes split across chunk boundaries and
@@ -92,6 +112,7 @@
 #include <unistd.h>
 
 #include "sim_ops.h"
+#include "sim_route.h"
 
 #define WINDOWS_ZONES "/usr/share/unicode/cldr/common/supplemental/windowsZones.xml"
 
@@ -103,7 +124,11 @@ typedef struct stream stream;
 typedef struct sim {
     struct event_base *base;
     sim_store *store;
+    sim_route route;
     stream *streams;
+    int missed;             /* the next N notifications are lost */
+    int no_autodiscover;    /* answers 404, as where it is not published */
+    int port;
     int heartbeat_ms, minute_ms, drop_stream;
     xmlSchemaPtr schema;
     char *basic;        /* "user:password" */
@@ -214,6 +239,18 @@ static int auth_ok(sim *s, struct evhttp_request *req)
     }
     dec[o] = '\0';
     return !strcmp(dec, s->basic);
+}
+
+/* The request's body, NUL-terminated (the caller frees it). */
+static char *body_of(struct evhttp_request *req, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    *len = evbuffer_get_length(in);
+    char *body = malloc(*len + 1);
+    if (!body) abort();
+    evbuffer_remove(in, body, *len);
+    body[*len] = '\0';
+    return body;
 }
 
 static xmlNode *first_elem(xmlNode *n)
@@ -364,7 +401,8 @@ static const char *send_attr(xmlNode *op)
     return NULL;
 }
 
-static void stream_start(sim *s, struct evhttp_request *req, xmlNode *op, const char *mailbox);
+static void stream_start(sim *s, struct evhttp_request *req, xmlNode *op, const char *mailbox,
+                         int server, const char *anchor);
 
 static int contains_text(xmlNode *op, const char *what)
 {
@@ -391,11 +429,8 @@ static void handle_ews(sim *s, struct evhttp_request *req)
     }
     chaos_due(s, req);
     if (inject(s, req)) return;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char *body = malloc(len + 1);
-    evbuffer_remove(in, body, len);
-    body[len] = '\0';
+    size_t len;
+    char *body = body_of(req, &len);
     xmlDoc *doc = xmlReadMemory(body, (int)len, "request.xml", NULL,
                                 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     free(body);
@@ -412,6 +447,19 @@ static void handle_ews(sim *s, struct evhttp_request *req)
     const char *anchor = !mailbox ? "-" : !anchor_h ? "missing"
                          : !strcasecmp(anchor_h, mailbox) ? "ok" : "mismatch";
     if (!mailbox) mailbox = own_mailbox(s);
+    struct evkeyvalq *hin = evhttp_request_get_input_headers(req);
+    int server = sim_route_server(&s->route, evhttp_find_header(hin, "Cookie"),
+                                  anchor_h ? anchor_h : mailbox);
+    if (!strcmp((const char *)op->name, "Subscribe")) server = sim_route_home(&s->route, server, mailbox);
+    sim_store_set_server(s->store, server);
+    char where[64];
+    sim_route_name(server, where, sizeof where);
+    const char *prefer = evhttp_find_header(hin, "X-PreferServerAffinity");
+    if (prefer && !strcasecmp(prefer, "true")) {
+        char cookie[160];
+        sim_route_cookie(server, cookie, sizeof cookie);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
+    }
     if (validate(s, op)) {
         char text[1200];
         snprintf(text, sizeof text, "The request failed schema validation: %s", s->schema_error);
@@ -426,8 +474,7 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         fault(req, "ErrorSchemaValidation", "The request failed schema validation: a value "
               "is out of range.", NULL);
     } else if (!strcmp((const char *)op->name, "GetStreamingEvents")) {
-        log_line(s, "GetStreamingEvents", mailbox, "stream-open", anchor, NULL);
-        stream_start(s, req, op, mailbox);
+        stream_start(s, req, op, mailbox, server, anchor);
     } else {
         sim_buf out;
         sim_buf_init(&out);
@@ -444,7 +491,8 @@ static void handle_ews(sim *s, struct evhttp_request *req)
             drop_connection(req);
         } else if (name) {
             int err = out.s && strstr(out.s, "ResponseClass=\"Error\"");
-            log_line(s, name, mailbox, err ? "item-error" : "ok", anchor, send_attr(op));
+            int subs = !strcmp(name, "Subscribe") || !strcmp(name, "Unsubscribe");
+            log_line(s, name, mailbox, err ? "item-error" : "ok", anchor, subs ? where : send_attr(op));
             soap_reply(req, 200, out.s);
             /* Exchange's own processing changes an item's ChangeKey now and
              * then (a reminder firing). */
@@ -472,7 +520,12 @@ struct stream {
     long deadline, last_sent;
     struct event *tick;
     char mailbox[256];
+    int server;             /* the mailbox server it reached */
 };
+
+/* HangingConnectionLimit: open streams charged to one mailbox (Exchange
+ * Online's 10; "EWS throttling in Exchange"). */
+#define HANGING_LIMIT 10
 
 static void envelope(sim_buf *b, const char *cls, const char *code, const char *inner,
                      const char *status)
@@ -557,12 +610,13 @@ static int stream_check(stream *st, sim_buf *b)
     sim_buf bad;
     sim_buf_init(&bad);
     for (size_t i = 0; i < st->n; i++)
-        if (!sim_store_sub_ok(st->s->store, st->ids[i]))
+        if (sim_store_sub_server(st->s->store, st->ids[i]) != st->server)
             sim_buf_printf(&bad, "<t:SubscriptionId>%s</t:SubscriptionId>", st->ids[i]);
     if (!bad.len) return 0;
     sim_buf inner;
     sim_buf_init(&inner);
     sim_buf_printf(&inner, "<m:ErrorSubscriptionIds>%s</m:ErrorSubscriptionIds>", bad.s);
+    log_line(st->s, "GetStreamingEvents", st->mailbox, "subscription-not-found", NULL, NULL);
     envelope(b, "Error", "ErrorSubscriptionNotFound", inner.s, "Closed");
     sim_buf_free(&inner);
     sim_buf_free(&bad);
@@ -587,7 +641,18 @@ static void on_stream_tick(evutil_socket_t fd, short what, void *ud)
         sim_buf notes;
         sim_buf_init(&notes);
         sim_buf_cat(&notes, "<m:Notifications>");
-        if (sim_store_sub_events(s->store, st->ids[i], &notes)) {
+        if (sim_store_sub_events(s->store, st->ids[i], &notes) && s->missed > 0) {
+            /* "ErrorMissedNotificationEvents: missed events, but will
+             * continue service on this connection" (GetStreamingEvents). */
+            s->missed--;
+            sim_buf ids;
+            sim_buf_init(&ids);
+            sim_buf_printf(&ids, "<m:ErrorSubscriptionIds><t:SubscriptionId>%s</t:SubscriptionId>"
+                           "</m:ErrorSubscriptionIds>", st->ids[i]);
+            envelope(&b, "Error", "ErrorMissedNotificationEvents", ids.s, "OK");
+            log_line(s, "GetStreamingEvents", st->mailbox, "stream-missed", NULL, NULL);
+            sim_buf_free(&ids);
+        } else if (notes.len > 17) {
             sim_buf_cat(&notes, "</m:Notifications>");
             envelope(&b, "Success", "NoError", notes.s, NULL);
         }
@@ -609,12 +674,30 @@ static void on_stream_tick(evutil_socket_t fd, short what, void *ud)
     if (closing) stream_end(st);
 }
 
-static void stream_start(sim *s, struct evhttp_request *req, xmlNode *op, const char *mailbox)
+static void stream_start(sim *s, struct evhttp_request *req, xmlNode *op, const char *mailbox,
+                         int server, const char *anchor)
 {
+    char where[64];
+    sim_route_name(server, where, sizeof where);
+    int hanging = 0;
+    for (stream *o = s->streams; o; o = o->next) hanging += !strcasecmp(o->mailbox, mailbox);
+    if (hanging >= HANGING_LIMIT) {
+        log_line(s, "GetStreamingEvents", mailbox, "connection-limit", anchor, where);
+        soap_reply(req, 200, "<m:GetStreamingEventsResponse xmlns:m=\"http://schemas.microsoft.com/"
+                   "exchange/services/2006/messages\"><m:ResponseMessages>"
+                   "<m:GetStreamingEventsResponseMessage ResponseClass=\"Error\"><m:MessageText>"
+                   "You have exceeded the available concurrent connections for your account."
+                   "</m:MessageText><m:ResponseCode>ErrorExceededConnectionCount</m:ResponseCode>"
+                   "</m:GetStreamingEventsResponseMessage></m:ResponseMessages>"
+                   "</m:GetStreamingEventsResponse>");
+        return;
+    }
+    log_line(s, "GetStreamingEvents", mailbox, "stream-open", anchor, where);
     stream *st = calloc(1, sizeof *st);
     if (!st) abort();
     st->s = s;
     st->req = req;
+    st->server = server;
     snprintf(st->mailbox, sizeof st->mailbox, "%s", mailbox);
     for (xmlNode *c = named(op, "SubscriptionIds") ? named(op, "SubscriptionIds")->children : NULL;
          c; c = c->next) {
@@ -665,6 +748,10 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "chaos"))) s->chaos = atoi(v);
     if ((v = evhttp_find_header(&q, "seed"))) s->rng = strtoull(v, NULL, 10) * 2654435761ULL + 1;
     if ((v = evhttp_find_header(&q, "dropstream"))) s->drop_stream = atoi(v);
+    if ((v = evhttp_find_header(&q, "missed"))) s->missed = atoi(v);
+    if ((v = evhttp_find_header(&q, "autodiscover"))) s->no_autodiscover = !atoi(v);
+    if ((v = evhttp_find_header(&q, "groups")) && atoi(v) > 0)
+        s->route.groups = atoi(v) < SIM_GROUPS_MAX ? atoi(v) : SIM_GROUPS_MAX;
     if ((v = evhttp_find_header(&q, "heartbeat"))) s->heartbeat_ms = atoi(v);
     if ((v = evhttp_find_header(&q, "minute"))) s->minute_ms = atoi(v);
     if ((v = evhttp_find_header(&q, "expire")) && atoi(v)) {
@@ -707,12 +794,8 @@ static void token_error(struct evhttp_request *req, int code, const char *error,
  * invalid_scope). */
 static void handle_token(sim *s, struct evhttp_request *req)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char *body = malloc(len + 1);
-    if (!body) abort();
-    evbuffer_remove(in, body, len);
-    body[len] = '\0';
+    size_t len;
+    char *body = body_of(req, &len);
     struct evkeyvalq q = {0};
     int parsed = evhttp_parse_query_str(body, &q) == 0;
     free(body);
@@ -749,6 +832,72 @@ static void handle_token(sim *s, struct evhttp_request *req)
     evhttp_clear_headers(&q);
 }
 
+
+/* ---- Autodiscover ----------------------------------------------------- */
+
+#define NS_AD "http://schemas.microsoft.com/exchange/2010/Autodiscover"
+#define NS_WSA "http://www.w3.org/2005/08/addressing"
+
+/* The SOAP Autodiscover service's GetUserSettings ("GetUserSettings
+ * operation (SOAP)"; at most 100 users a request): GroupingInformation and
+ * ExternalEwsUrl, what "Maintain affinity" groups mailboxes by. Its schema
+ * is not among ../shared's, so the request is checked by hand for what the
+ * documentation requires: the Action header and the message's parts. */
+static void handle_autodiscover(sim *s, struct evhttp_request *req, int port)
+{
+    size_t len;
+    char *body = body_of(req, &len);
+    xmlDoc *doc = xmlReadMemory(body, (int)len, "ad.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    free(body);
+    xmlNode *env = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNode *action = named(named(env, "Header"), "Action");
+    xmlChar *act = action ? xmlNodeGetContent(action) : NULL;
+    xmlNode *msg = named(named(env, "Body"), "GetUserSettingsRequestMessage");
+    xmlNode *request = named(msg, "Request");
+    xmlNode *users = named(request, "Users");
+    int n = 0;
+    for (xmlNode *u = users ? users->children : NULL; u; u = u->next) n += u->type == XML_ELEMENT_NODE;
+    if (!act || strcmp((char *)act, NS_AD "/Autodiscover/GetUserSettings") || !users ||
+        !named(request, "RequestedSettings") || !n || n > 100 ||
+        !msg->ns || strcmp((const char *)msg->ns->href, NS_AD)) {
+        log_line(s, "GetUserSettings", NULL, "malformed", NULL, NULL);
+        reply(req, 400, "text/plain", "Bad Request\n");
+        xmlFree(act);
+        xmlFreeDoc(doc);
+        return;
+    }
+    sim_buf b;
+    sim_buf_init(&b);
+    sim_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?><s:Envelope xmlns:s=\"%s\" "
+                   "xmlns:a=\"%s\"><s:Header><a:Action s:mustUnderstand=\"1\">%s/Autodiscover/"
+                   "GetUserSettingsResponse</a:Action></s:Header><s:Body>"
+                   "<GetUserSettingsResponseMessage xmlns=\"%s\"><Response xmlns:i=\"http://www.w3."
+                   "org/2001/XMLSchema-instance\"><ErrorCode>NoError</ErrorCode><ErrorMessage/>"
+                   "<UserResponses>", NS_SOAP, NS_WSA, NS_AD, NS_AD);
+    for (xmlNode *u = users->children; u; u = u->next) {
+        if (u->type != XML_ELEMENT_NODE) continue;
+        xmlChar *mbx = named(u, "Mailbox") ? xmlNodeGetContent(named(u, "Mailbox")) : NULL;
+        char grouping[32];
+        sim_route_grouping(&s->route, mbx ? (char *)mbx : "", grouping, sizeof grouping);
+        sim_buf_printf(&b, "<UserResponse><ErrorCode>NoError</ErrorCode><ErrorMessage>No error."
+                       "</ErrorMessage><RedirectTarget i:nil=\"true\"/><UserSettingErrors/>"
+                       "<UserSettings><UserSetting i:type=\"StringSetting\"><Name>"
+                       "GroupingInformation</Name><Value>%s</Value></UserSetting>"
+                       "<UserSetting i:type=\"StringSetting\"><Name>ExternalEwsUrl</Name>"
+                       "<Value>http://127.0.0.1:%d/EWS/Exchange.asmx</Value></UserSetting>"
+                       "</UserSettings></UserResponse>", grouping, port);
+        log_line(s, "GetUserSettings", mbx ? (char *)mbx : "-", "ok", NULL, grouping);
+        xmlFree(mbx);
+    }
+    sim_buf_cat(&b, "</UserResponses></Response></GetUserSettingsResponseMessage></s:Body>"
+                "</s:Envelope>");
+    reply(req, 200, "text/xml; charset=utf-8", b.s);
+    sim_buf_free(&b);
+    xmlFree(act);
+    xmlFreeDoc(doc);
+}
+
 static void on_request(struct evhttp_request *req, void *ud)
 {
     sim *s = ud;
@@ -757,6 +906,10 @@ static void on_request(struct evhttp_request *req, void *ud)
     if (!strcasecmp(path, "/EWS/Exchange.asmx") &&
         evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
         handle_ews(s, req);
+    } else if (!strcasecmp(path, "/autodiscover/autodiscover.svc") && !s->no_autodiscover &&
+               evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        if (auth_ok(s, req)) handle_autodiscover(s, req, s->port);
+        else reply(req, 401, "text/plain", "401 Unauthorized");
     } else if (s->client && strlen(path) >= 18 && !strcmp(path + strlen(path) - 18, "/oauth2/v2.0/token") &&
                evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
         handle_token(s, req);
@@ -821,6 +974,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ewssim: no --schema given: requests are NOT validated\n");
     }
     s.heartbeat_ms = 5000;
+    s.route.groups = 2;   /* two sites, two mailbox servers each: affinity matters */
     s.token_ttl_ms = 3600000;
     s.minute_ms = 60000;
     /* Windows time zone Ids, as CLDR (Debian's unicode-cldr-core) names them. */
@@ -844,6 +998,7 @@ int main(int argc, char **argv)
     socklen_t sl = sizeof ss;
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
     port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    s.port = port;
     if (port_file) {
         FILE *f = fopen(port_file, "w");
         if (f) fprintf(f, "%d\n", port), fclose(f);

@@ -45,6 +45,7 @@ typedef struct sim_sub {
     char folder[16];
     size_t pos;             /* the next log entry to notify */
     int expired;
+    int server;             /* the mailbox server it lives on (sim_route.h) */
 } sim_sub;
 
 struct sim_store {
@@ -60,6 +61,7 @@ struct sim_store {
     unsigned sync_gen;      /* bumped to invalidate every SyncState */
     int endless;            /* SyncFolderItems never reaches the end */
     int item_busy;          /* the next N items written get ErrorServerBusy */
+    int server;             /* the mailbox server the request reached */
     const sim_zones *tz;    /* for expanding recurrences */
 };
 
@@ -971,6 +973,17 @@ static void op_subscribe(sim_store *s, const char *mailbox, xmlNode *op, sim_buf
         close_response(b, "Subscribe");
         return;
     }
+    size_t live = 0;
+    for (size_t i = 0; i < s->nsubs; i++)
+        live += !s->subs[i].expired && !strcmp(s->subs[i].mailbox, mailbox);
+    if (live >= SIM_MAX_SUBSCRIPTIONS) {
+        /* EWSMaxSubscriptions, charged to the target mailbox ("EWS
+         * throttling in Exchange"). */
+        msg_error(b, "Subscribe", "ErrorExceededSubscriptionCount", "You have exceeded the "
+                  "maximum number of subscriptions for this mailbox.");
+        close_response(b, "Subscribe");
+        return;
+    }
     sim_sub *v = realloc(s->subs, (s->nsubs + 1) * sizeof *v);
     if (!v) abort();
     s->subs = v;
@@ -987,6 +1000,7 @@ static void op_subscribe(sim_store *s, const char *mailbox, xmlNode *op, sim_buf
     u->mailbox = strdup(mailbox);
     snprintf(u->folder, sizeof u->folder, "%s", folder_of(child(req, "FolderIds")));
     u->pos = s->nlog;
+    u->server = s->server;
     sim_buf_printf(b, "<m:SubscribeResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError"
                    "</m:ResponseCode><m:SubscriptionId>%s</m:SubscriptionId>"
                    "</m:SubscribeResponseMessage>", u->id);
@@ -1007,7 +1021,7 @@ static void op_unsubscribe(sim_store *s, const char *mailbox, xmlNode *op, sim_b
     sim_sub *u = find_sub(s, id);
     xmlFree(id);
     open_response(b, "Unsubscribe");
-    if (!u) {
+    if (!u || u->expired || u->server != s->server) {   /* another server knows nothing of it */
         msg_error(b, "Unsubscribe", "ErrorSubscriptionNotFound", "The specified subscription "
                   "was not found.");
     } else {
@@ -1018,10 +1032,15 @@ static void op_unsubscribe(sim_store *s, const char *mailbox, xmlNode *op, sim_b
     close_response(b, "Unsubscribe");
 }
 
-int sim_store_sub_ok(sim_store *s, const char *id)
+int sim_store_sub_server(sim_store *s, const char *id)
 {
     sim_sub *u = find_sub(s, id);
-    return u && !u->expired;
+    return u && !u->expired ? u->server : -1;
+}
+
+void sim_store_set_server(sim_store *s, int server)
+{
+    s->server = server;
 }
 
 size_t sim_store_sub_events(sim_store *s, const char *id, sim_buf *out)

@@ -38,11 +38,19 @@ const char *sim_ops_dispatch(sim_store *s, const char *mailbox, xmlNode *op,
  * UID, Subject, Start, End, tab-separated. */
 void sim_store_dump(sim_store *s, sim_buf *out);
 
-/* Streaming: whether a subscription is live; the Notification element for
- * the changes since it was last asked (returns how many events, 0 = none
- * and nothing written); every subscription expired at once; every
- * SyncState made invalid. */
-int sim_store_sub_ok(sim_store *s, const char *id);
+/* EWSMaxSubscriptions: live subscriptions a mailbox may have (Exchange
+ * Online's 20; "EWS throttling in Exchange"). */
+#define SIM_MAX_SUBSCRIPTIONS 20
+
+/* The mailbox server (sim_route.h) the request about to be dispatched
+ * reached: a Subscribe's subscription lives there, and only there does
+ * Unsubscribe find it. */
+void sim_store_set_server(sim_store *s, int server);
+/* Streaming: the server a live subscription lives on (-1: none, expired or
+ * unknown); the Notification element for the changes since it was last
+ * asked (returns how many events, 0 = none and nothing written); every
+ * subscription expired at once; every SyncState made invalid. */
+int sim_store_sub_server(sim_store *s, const char *id);
 size_t sim_store_sub_events(sim_store *s, const char *id, sim_buf *out);
 void sim_store_expire_subs(sim_store *s);
 void sim_store_invalidate_sync(sim_store *s);

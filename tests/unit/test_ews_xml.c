@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../bridge/exchange/autodiscover.h"
 #include "../../bridge/exchange/ews_stream.h"
 #include "../../bridge/exchange/ews_xml.h"
 #include "../../mapping/ews_in.h"
@@ -291,6 +292,49 @@ static void answer_limits_follow_the_operation(void **st)
     assert_int_equal(ews_xml_answer_limit("<m:GetItemX>"), 4u << 20);
 }
 
+/* GetUserSettings as the documentation shows it: the answer's UserResponses
+ * line up with the request's Users; a user without both settings, a value
+ * with control characters or the key separator, and an error answer give
+ * no key. */
+static void autodiscover_reads_grouping(void **st)
+{
+    (void)st;
+    const char *smtp[] = {"a@example.org", "b&c@example.org"};
+    sbuf b;
+    sbuf_init(&b);
+    autodiscover_request(&b, "https://mail.example.org/autodiscover/autodiscover.svc", smtp, 2);
+    assert_non_null(strstr(b.s, "<wsa:Action>http://schemas.microsoft.com/exchange/2010/"
+                                "Autodiscover/Autodiscover/GetUserSettings</wsa:Action>"));
+    assert_non_null(strstr(b.s, "<a:Mailbox>b&amp;c@example.org</a:Mailbox>"));
+    assert_non_null(strstr(b.s, "<a:Setting>GroupingInformation</a:Setting>"));
+    sbuf_free(&b);
+    const char *ans =
+        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+        "<GetUserSettingsResponseMessage xmlns=\"http://schemas.microsoft.com/exchange/2010/"
+        "Autodiscover\"><Response><ErrorCode>NoError</ErrorCode><UserResponses>"
+        "<UserResponse><ErrorCode>NoError</ErrorCode><UserSettings>"
+        "<UserSetting><Name>GroupingInformation</Name><Value>PR01</Value></UserSetting>"
+        "<UserSetting><Name>ExternalEwsUrl</Name><Value>https://x/EWS/Exchange.asmx</Value>"
+        "</UserSetting></UserSettings></UserResponse>"
+        "<UserResponse><ErrorCode>InvalidUser</ErrorCode><UserSettings/></UserResponse>"
+        "<UserResponse><UserSettings><UserSetting><Name>GroupingInformation</Name>"
+        "<Value>PR|02</Value></UserSetting><UserSetting><Name>ExternalEwsUrl</Name>"
+        "<Value>u</Value></UserSetting></UserSettings></UserResponse>"
+        "</UserResponses></Response></GetUserSettingsResponseMessage></s:Body></s:Envelope>";
+    char *key[3] = {0};
+    cb_err e;
+    assert_int_equal(autodiscover_parse(ans, strlen(ans), 3, key, &e), CB_OK);
+    assert_string_equal(key[0], "PR01|https://x/EWS/Exchange.asmx");
+    assert_null(key[1]);
+    assert_null(key[2]);
+    free(key[0]);
+    const char *err = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+                      "<GetUserSettingsResponseMessage><Response><ErrorCode>InvalidRequest"
+                      "</ErrorCode></Response></GetUserSettingsResponseMessage></s:Body></s:Envelope>";
+    assert_int_equal(autodiscover_parse(err, strlen(err), 1, key, &e), CB_EREMOTE);
+    assert_non_null(strstr(e.msg, "InvalidRequest"));
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
@@ -306,6 +350,7 @@ int main(void)
         cmocka_unit_test(refuses_entity_expansion),
         cmocka_unit_test(refuses_deep_nesting),
         cmocka_unit_test(answer_limits_follow_the_operation),
+        cmocka_unit_test(autodiscover_reads_grouping),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
 }
