@@ -29,7 +29,7 @@ LIBSRC  := $(MAPPING) $(STATE) $(BRIDGE)
 LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
 UNITS   := test_people test_config test_store test_keys test_rules test_engine test_ews_xml test_ical_in \
            test_mapping test_sim_recur test_peruser
-SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c tests/ewssim/sim_route.c tests/ewssim/sim_buf.c tests/ewssim/sim_recur.c
+SIMSRC  := tests/ewssim/ewssim.c tests/ewssim/sim_ops.c tests/ewssim/sim_route.c tests/ewssim/sim_ntlm.c tests/ewssim/sim_buf.c tests/ewssim/sim_recur.c
 HDRS    := $(wildcard mapping/*.h state/*.h bridge/*.h bridge/*/*.h tests/ewssim/*.h tests/fuzz/*.h tests/unit/*.h)
 FUZZERS := fuzz_ical_in fuzz_ews_xml fuzz_ews_in fuzz_stream
 FUZZ_CC := clang
@@ -56,8 +56,10 @@ $(B)/calbridge: $(B)/bridge/cli/main.o $(LIBOBJ)
 
 # The simulator models Exchange, not calbridge: it links nothing of mapping/
 # or bridge/.
+# The simulator's NTLM needs MD4 and HMAC-MD5 (libcrypto; calbridge's own
+# NTLM is libcurl's).
 $(B)/ewssim: $(SIMSRC:%.c=$(B)/%.o)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 
 $(B)/ccsload: $(B)/tests/ccsload.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -86,7 +88,7 @@ ASANOBJ := $(LIBSRC:%.c=$(B)/asan/%.o)
 $(B)/asan/calbridge: $(B)/asan/bridge/cli/main.o $(ASANOBJ)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 $(B)/asan/ewssim: $(SIMSRC:%.c=$(B)/asan/%.o)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcrypto
 $(B)/asan/ccsload: $(B)/asan/tests/ccsload.o $(ASANOBJ)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 $(B)/asan/bothsides: $(B)/asan/tests/bothsides.o $(MAPPING:%.c=$(B)/asan/%.o)

@@ -119,8 +119,10 @@ static int on_auth(parse_ctx *x, const char *v)
     if (!strcmp(v, "basic")) x->c->auth = AUTH_BASIC;
     else if (!strcmp(v, "bearer")) x->c->auth = AUTH_BEARER;
     else if (!strcmp(v, "oauth2")) x->c->auth = AUTH_OAUTH2;
+    else if (!strcmp(v, "ntlm")) x->c->auth = AUTH_NTLM;
+    else if (!strcmp(v, "negotiate")) x->c->auth = AUTH_NEGOTIATE;
     else {
-        fail(x, "auth must be basic, bearer or oauth2, not '%s'", v);
+        fail(x, "auth must be basic, ntlm, negotiate, bearer or oauth2, not '%s'", v);
         return 0;
     }
     return 1;
@@ -359,11 +361,13 @@ static int finish(parse_ctx *x, cb_err *err)
         (rc = require(p, c->state_dir, "[state] dir", err)) ||
         (rc = require(p, c->people_map, "[people] map", err)))
         return rc;
-    if (c->auth == AUTH_BASIC) {
-        if ((rc = require(p, c->username, "[exchange] username (auth = basic)", err)) ||
-            (rc = require(p, x->password_file,
-                          "[exchange] password_file (auth = basic)", err)))
-            return rc;
+    if (c->auth == AUTH_BASIC || c->auth == AUTH_NTLM) {
+        const char *how = c->auth == AUTH_BASIC ? "basic" : "ntlm";
+        char what[64];
+        snprintf(what, sizeof what, "[exchange] username (auth = %s)", how);
+        if ((rc = require(p, c->username, what, err))) return rc;
+        snprintf(what, sizeof what, "[exchange] password_file (auth = %s)", how);
+        if ((rc = require(p, x->password_file, what, err))) return rc;
         rc = read_secret(x->password_file, &c->secret, err);
     } else if (c->auth == AUTH_OAUTH2) {
         if ((rc = require(p, c->client_id, "[exchange] client_id (auth = oauth2)", err)) ||

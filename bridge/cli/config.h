@@ -11,7 +11,7 @@
 
 #include "../../mapping/cb_err.h"
 
-typedef enum { AUTH_BASIC, AUTH_BEARER, AUTH_OAUTH2 } auth_kind;
+typedef enum { AUTH_BASIC, AUTH_BEARER, AUTH_OAUTH2, AUTH_NTLM, AUTH_NEGOTIATE } auth_kind;
 
 typedef struct config {
     /* [apple] */

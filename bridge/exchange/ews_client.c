@@ -223,10 +223,18 @@ static int set_auth(ews_client *c, CURL *e, struct curl_slist **headers, cb_err 
     const char *bearer = c->auth_header;
     if (cfg->auth == AUTH_OAUTH2 && oauth2_header(c->oauth, &bearer, err) != CB_OK) return err->code;
     if (bearer) *headers = curl_slist_append(*headers, bearer);
-    if (cfg->auth == AUTH_BASIC) {
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    if (cfg->auth == AUTH_BASIC || cfg->auth == AUTH_NTLM) {
+        /* NTLM: libcurl's handshake (NTLMv2 when the server offers target
+         * information, as Exchange does), "DOMAIN\\user" or a UPN. */
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH,
+                         (long)(cfg->auth == AUTH_BASIC ? CURLAUTH_BASIC : CURLAUTH_NTLM));
         curl_easy_setopt(e, CURLOPT_USERNAME, cfg->username);
         curl_easy_setopt(e, CURLOPT_PASSWORD, cfg->secret);
+    } else if (cfg->auth == AUTH_NEGOTIATE) {
+        /* Kerberos through GSS-API: the service's own ticket (a keytab via
+         * KRB5_CLIENT_KTNAME, or kinit), no password here. */
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
+        curl_easy_setopt(e, CURLOPT_USERPWD, ":");
     }
     return CB_OK;
 }

@@ -80,6 +80,10 @@
  *   POST /sim/control?missed=N       the next N notifications are lost and
  *                      answered ErrorMissedNotificationEvents instead
  *   POST /sim/control?autodiscover=0 the Autodiscover service answers 404
+ *   POST /sim/control?basic=0        Basic authentication is off, as
+ *                      Set-WebServicesVirtualDirectory -BasicAuthentication
+ *                      $false leaves it: NTLM (sim_ntlm.h, NTLMv2 only, the
+ *                      --user account) or a bearer token
  * POST /autodiscover/autodiscover.svc is SOAP Autodiscover's GetUserSettings
  * (GroupingInformation, ExternalEwsUrl); no schema of it is in ../shared,
  * so the request is checked by hand for what the documentation requires.
@@ -113,6 +117,8 @@
 
 #include "sim_ops.h"
 #include "sim_route.h"
+#include "sim_ntlm.h"
+#include <openssl/evp.h>
 
 #define WINDOWS_ZONES "/usr/share/unicode/cldr/common/supplemental/windowsZones.xml"
 
@@ -128,6 +134,14 @@ typedef struct sim {
     stream *streams;
     int missed;             /* the next N notifications are lost */
     int no_autodiscover;    /* answers 404, as where it is not published */
+    int no_basic;           /* Basic authentication off on the virtual directory */
+    struct ntlm_conn {      /* NTLM authenticates a connection, not a request */
+        struct evhttp_connection *c;
+        char peer[64];
+        uint8_t challenge[8];
+        int state;          /* 1 challenged, 2 authenticated */
+    } ntlm[64];
+    unsigned ntlm_next;
     int port;
     int heartbeat_ms, minute_ms, drop_stream;
     xmlSchemaPtr schema;
@@ -225,7 +239,7 @@ static int auth_ok(sim *s, struct evhttp_request *req)
     if (!h) return 0;
     if (s->client && !strncmp(h, "Bearer ", 7)) return issued_ok(s, h + 7) == 1;
     if (s->token && !strncmp(h, "Bearer ", 7)) return !strcmp(h + 7, s->token);
-    if (!s->basic || strncmp(h, "Basic ", 6)) return 0;
+    if (!s->basic || s->no_basic || strncmp(h, "Basic ", 6)) return 0;
     static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char dec[512];
     size_t o = 0;
@@ -251,6 +265,82 @@ static char *body_of(struct evhttp_request *req, size_t *len)
     evbuffer_remove(in, body, *len);
     body[*len] = '\0';
     return body;
+}
+
+/* ---- NTLM (on-premises Windows authentication) ------------------------ */
+
+static struct ntlm_conn *ntlm_conn_of(sim *s, struct evhttp_request *req, int create)
+{
+    struct evhttp_connection *c = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(c, &addr, &port);
+    char peer[64];
+    snprintf(peer, sizeof peer, "%s:%u", addr ? addr : "?", port);
+    for (size_t i = 0; i < sizeof s->ntlm / sizeof *s->ntlm; i++)
+        if (s->ntlm[i].c == c && !strcmp(s->ntlm[i].peer, peer)) return &s->ntlm[i];
+    if (!create) return NULL;
+    struct ntlm_conn *n = &s->ntlm[s->ntlm_next++ % (sizeof s->ntlm / sizeof *s->ntlm)];
+    *n = (struct ntlm_conn){.c = c};
+    snprintf(n->peer, sizeof n->peer, "%s", peer);
+    return n;
+}
+
+static size_t unbase64(const char *in, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(in);
+    if (n % 4 || n / 4 * 3 > cap) return 0;
+    int got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+    if (got < 0) return 0;
+    return (size_t)got - (n && in[n - 1] == '=') - (n > 1 && in[n - 2] == '=');
+}
+
+static unsigned roll(sim *s);
+
+/* The NTLM handshake on this connection: 1 when it is authenticated (this
+ * request goes on), -1 when a 401 was sent (the challenge, or a refusal). */
+static int ntlm_step(sim *s, struct evhttp_request *req, const char *h)
+{
+    struct ntlm_conn *n = ntlm_conn_of(s, req, h != NULL);
+    if (n && n->state == 2 && (!h || strncmp(h, "NTLM ", 5))) return 1;
+    uint8_t msg[SIM_NTLM_MAX], out[SIM_NTLM_MAX];
+    size_t len = h ? unbase64(h + 5, msg, sizeof msg) : 0;
+    char user[256] = "", *colon;
+    snprintf(user, sizeof user, "%s", s->basic ? s->basic : "");
+    if ((colon = strchr(user, ':'))) *colon++ = '\0';
+    struct evkeyvalq *o = evhttp_request_get_output_headers(req);
+    if (n && sim_ntlm_is(msg, len, 1)) {
+        for (int i = 0; i < 8; i++) n->challenge[i] = (uint8_t)roll(s);
+        n->state = 1;
+        size_t cl = sim_ntlm_challenge(n->challenge, out);
+        char b64[SIM_NTLM_MAX * 2] = "NTLM ";
+        EVP_EncodeBlock((unsigned char *)b64 + 5, out, (int)cl);
+        evhttp_add_header(o, "WWW-Authenticate", b64);
+        log_line(s, NULL, NULL, "ntlm-challenge", NULL, NULL);
+        reply(req, 401, "text/plain", "401 Unauthorized");
+        return -1;
+    }
+    if (n && n->state == 1 && colon && sim_ntlm_verify(msg, len, n->challenge, user, colon)) {
+        n->state = 2;
+        log_line(s, NULL, NULL, "ntlm-authenticated", NULL, NULL);
+        return 1;
+    }
+    if (n) n->state = 0;
+    log_line(s, NULL, NULL, "ntlm-refused", NULL, NULL);
+    evhttp_add_header(o, "WWW-Authenticate", "Negotiate");
+    evhttp_add_header(o, "WWW-Authenticate", "NTLM");
+    reply(req, 401, "text/plain", "401 Unauthorized");
+    return -1;
+}
+
+/* Basic, bearer or an NTLM connection: 1 to go on, 0 refused (not yet
+ * answered), -1 answered (NTLM's 401). */
+static int authenticated(sim *s, struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    struct ntlm_conn *n = ntlm_conn_of(s, req, 0);
+    if ((h && !strncmp(h, "NTLM ", 5)) || (n && n->state == 2 && !h)) return ntlm_step(s, req, h);
+    return auth_ok(s, req);
 }
 
 static xmlNode *first_elem(xmlNode *n)
@@ -414,16 +504,21 @@ static int contains_text(xmlNode *op, const char *what)
 
 static void handle_ews(sim *s, struct evhttp_request *req)
 {
-    if (!auth_ok(s, req)) {
+    int who = authenticated(s, req);
+    if (who < 0) return;
+    if (!who) {
         const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
         int expired = s->client && h && !strncmp(h, "Bearer ", 7) && issued_ok(s, h + 7) == -1;
         log_line(s, NULL, NULL, expired ? "token-expired" : "unauthorized", NULL, NULL);
         /* RFC 6750 §3: a bearer token refused says why. */
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          s->client ? (expired ? "Bearer error=\"invalid_token\", "
-                                                 "error_description=\"The access token has expired\""
-                                               : "Bearer")
-                                    : "Basic realm=\"ewssim\"");
+        struct evkeyvalq *o = evhttp_request_get_output_headers(req);
+        /* As IIS lists the providers the virtual directory has on. */
+        if (s->client)
+            evhttp_add_header(o, "WWW-Authenticate", expired ? "Bearer error=\"invalid_token\", "
+                              "error_description=\"The access token has expired\"" : "Bearer");
+        evhttp_add_header(o, "WWW-Authenticate", "Negotiate");
+        evhttp_add_header(o, "WWW-Authenticate", "NTLM");
+        if (!s->no_basic) evhttp_add_header(o, "WWW-Authenticate", "Basic realm=\"ewssim\"");
         reply(req, 401, "text/plain", "401 Unauthorized");
         return;
     }
@@ -750,6 +845,7 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "dropstream"))) s->drop_stream = atoi(v);
     if ((v = evhttp_find_header(&q, "missed"))) s->missed = atoi(v);
     if ((v = evhttp_find_header(&q, "autodiscover"))) s->no_autodiscover = !atoi(v);
+    if ((v = evhttp_find_header(&q, "basic"))) s->no_basic = !atoi(v);
     if ((v = evhttp_find_header(&q, "groups")) && atoi(v) > 0)
         s->route.groups = atoi(v) < SIM_GROUPS_MAX ? atoi(v) : SIM_GROUPS_MAX;
     if ((v = evhttp_find_header(&q, "heartbeat"))) s->heartbeat_ms = atoi(v);
@@ -908,8 +1004,9 @@ static void on_request(struct evhttp_request *req, void *ud)
         handle_ews(s, req);
     } else if (!strcasecmp(path, "/autodiscover/autodiscover.svc") && !s->no_autodiscover &&
                evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
-        if (auth_ok(s, req)) handle_autodiscover(s, req, s->port);
-        else reply(req, 401, "text/plain", "401 Unauthorized");
+        int who = authenticated(s, req);
+        if (who > 0) handle_autodiscover(s, req, s->port);
+        else if (!who) reply(req, 401, "text/plain", "401 Unauthorized");
     } else if (s->client && strlen(path) >= 18 && !strcmp(path + strlen(path) - 18, "/oauth2/v2.0/token") &&
                evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
         handle_token(s, req);

@@ -78,7 +78,8 @@ static void reports_file_and_line(void **st)
 {
     (void)st;
     expect("[exchange]\nbatch_size = 0\n", "c.conf:12: batch_size must be a whole number from 1 to 100");
-    expect("[exchange]\nauth = ntlm\n", "c.conf:12: auth must be basic, bearer or oauth2");
+    expect("[exchange]\nauth = digest\n", "c.conf:12: auth must be basic, ntlm, negotiate, bearer or oauth2");
+    expect("[exchange]\nautodiscover_url = ldap://x\n", "c.conf:12: autodiscover_url must start with");
     expect("[exchange]\nimpersonation = maybe\n", "c.conf:12: impersonation must be yes or no");
     /* Traps: delegate access would write everyone into the service
      * account's calendar; Exchange 2007 refuses StartTimeZone. */
@@ -165,11 +166,23 @@ static void oauth2_settings(void **st)
     assert_string_equal(c->scope, "https://outlook.office365.com/.default");
     assert_string_equal(c->secret, "s3cret");
     config_free(c);
+    /* NTLM takes the Basic keys; Autodiscover defaults to the EWS host's. */
+    snprintf(body, sizeof body, BASE "[exchange]\nauth = ntlm\n", dir);
+    assert_int_equal(config_load(write_conf(body), &c, &e), CB_OK);
+    assert_int_equal(c->auth, AUTH_NTLM);
+    assert_string_equal(c->secret, "s3cret");
+    assert_non_null(strstr(c->autodiscover_url, "/autodiscover/autodiscover.svc"));
+    assert_null(strstr(c->autodiscover_url, "EWS"));
+    config_free(c);
+    snprintf(body, sizeof body, BASE "[exchange]\nautodiscover_url = none\n", dir);
+    assert_int_equal(config_load(write_conf(body), &c, &e), CB_OK);
+    assert_null(c->autodiscover_url);
+    config_free(c);
     expect("[exchange]\nauth = oauth2\ntenant = t\n", "[exchange] client_id (auth = oauth2)");
     expect("[exchange]\nauth = oauth2\nclient_id = app\n", "tenant or token_url");
     expect("[exchange]\nauth = oauth2\nclient_id = app\ntoken_url = ftp://x\n",
            "token_url must start with https://");
-    expect("[exchange]\nauth = kerberos\n", "auth must be basic, bearer or oauth2");
+    expect("[exchange]\nauth = kerberos\n", "auth must be basic, ntlm, negotiate, bearer or oauth2");
 }
 
 int main(void)
