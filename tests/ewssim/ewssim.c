@@ -29,6 +29,9 @@
  *   POST /sim/control?vanish=SMTP    every calendar item of SMTP is gone
  *                      with no change logged and SyncStates still valid (a
  *                      mailbox restored from an older backup)
+ * State lives in memory: a restarted simulator is an Exchange whose store
+ * was lost (ItemIds, subscription ids and SyncStates are drawn from its
+ * start time, so the old ones are unknown to it; tests/it/t_f3).
  * Times are stored and answered in UTC, as Exchange keeps them; a Start or
  * End sent without an offset is read in the item's StartTimeZone.
  *   POST /sim/control?reject=TEXT    a request whose text contains TEXT is

@@ -68,7 +68,13 @@ struct sim_store {
 sim_store *sim_store_new(const sim_zones *tz)
 {
     sim_store *s = calloc(1, sizeof *s);
-    if (s) s->next_id = 1, s->next_ck = 1, s->tz = tz;
+    if (!s) return NULL;
+    /* A restarted Exchange (a new incarnation of the store) never reuses
+     * an ItemId or a subscription id, and refuses the SyncStates of the
+     * last one: all three start from the start time. */
+    unsigned long boot = (unsigned long)time(NULL) & 0xffffff;
+    s->next_id = boot << 24 | 1, s->next_sub = boot << 24, s->sync_gen = (unsigned)boot;
+    s->next_ck = 1, s->tz = tz;
     return s;
 }
 
@@ -367,7 +373,7 @@ static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
         if (busy_item(s, b, "CreateItem")) continue;
         sim_item *it = calloc(1, sizeof *it);
         if (!it) abort();
-        snprintf(it->id, sizeof it->id, "AAMkAGsim%08lxAAA=", s->next_id++);
+        snprintf(it->id, sizeof it->id, "AAMkAGsim%012lxAAA=", s->next_id++);
         it->ck = s->next_ck++;
         it->mailbox = strdup(mailbox);
         snprintf(it->folder, sizeof it->folder, "%s", folder);
@@ -991,7 +997,7 @@ static void op_subscribe(sim_store *s, const char *mailbox, xmlNode *op, sim_buf
     memset(u, 0, sizeof *u);
     /* Like Exchange's: opaque base64 naming the server and a GUID. */
     char raw[64];
-    snprintf(raw, sizeof raw, "ewssim.local:%08lx", ++s->next_sub);
+    snprintf(raw, sizeof raw, "ewssim.local:%012lx", ++s->next_sub);
     sim_buf id;
     sim_buf_init(&id);
     b64(raw, &id);

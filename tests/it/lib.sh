@@ -12,16 +12,32 @@ B=${BIN:-build}   # BIN=build/asan runs the tests against sanitized programs
 ALICE=10000000-0000-0000-0000-00000000000a
 BOB=10000000-0000-0000-0000-00000000000b
 
+sim_start() {   # sim_start PORT (0: any): the simulator, its port in $WORK/sim.port
+    rm -f "$WORK/sim.port"
+    $B/ewssim --port "$1" --port-file "$WORK/sim.port" --schema "$XSD" --user svc:secret \
+        --client calbridge-app:app-secret \
+        2>>"$WORK/sim.log" &
+    SIM_PID=$!
+    for _ in $(seq 50); do [ -s "$WORK/sim.port" ] && break; sleep 0.1; done
+}
+
+# The simulator stops and starts again on its port with nothing in it: an
+# Exchange whose store was lost or replaced (new ItemIds, every SyncState
+# and subscription of the old one unknown). The faults a run set are set
+# again.
+sim_restart() {
+    kill "$SIM_PID" 2>/dev/null
+    wait "$SIM_PID" 2>/dev/null
+    sim_start "$(cat "$WORK/sim.port")"
+    stormy
+}
+
 it_setup() {
     WORK=$(mktemp -d /tmp/calbridge-it.XXXXXX)
     chmod 755 "$WORK"
     pg_start "$WORK/pg" "$SCHEMA"
     DSN=$(cat "$WORK/pg/dsn")
-    $B/ewssim --port 0 --port-file "$WORK/sim.port" --schema "$XSD" --user svc:secret \
-        --client calbridge-app:app-secret \
-        2>"$WORK/sim.log" &
-    SIM_PID=$!
-    for _ in $(seq 50); do [ -s "$WORK/sim.port" ] && break; sleep 0.1; done
+    sim_start 0
     SIM=http://127.0.0.1:$(cat "$WORK/sim.port")
     printf 'secret\n' >"$WORK/password"
     chmod 600 "$WORK/password"   # calbridge refuses a secret others can read
