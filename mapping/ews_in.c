@@ -494,17 +494,30 @@ static void master_lists(parse_state *ps, xmlNode *root)
 int ews_in_parse(const char *xml, size_t len, const tzmap *m, ews_event ***out, size_t *n,
                  cb_err *err)
 {
+    return ews_in_parse_many(&xml, &len, 1, m, out, n, err);
+}
+
+int ews_in_parse_many(const char *const *xml, const size_t *len, size_t ndocs, const tzmap *m,
+                      ews_event ***out, size_t *n, cb_err *err)
+{
     *out = NULL;
     *n = 0;
-    xmlDoc *doc = xml_in_read(xml, len, err);
-    if (!doc) return err ? err->code : CB_EPARSE;
+    xmlDoc **docs = calloc(ndocs + 1, sizeof *docs);
+    if (!docs) return cb_errf(err, CB_ENOMEM, "out of memory");
+    int rc = CB_OK;
+    for (size_t i = 0; i < ndocs && rc == CB_OK; i++)
+        if (!(docs[i] = xml_in_read(xml[i], len[i], err))) rc = err ? err->code : CB_EPARSE;
     parse_state ps = {.m = m};
-    xmlNode *root = xmlDocGetRootElement(doc);
-    collect(&ps, root);
-    attach_exceptions(&ps);
-    master_lists(&ps, root);
-    xmlFreeDoc(doc);
+    for (size_t i = 0; i < ndocs && rc == CB_OK; i++) collect(&ps, xmlDocGetRootElement(docs[i]));
+    if (rc == CB_OK) attach_exceptions(&ps);
+    for (size_t i = 0; i < ndocs && rc == CB_OK; i++) master_lists(&ps, xmlDocGetRootElement(docs[i]));
+    for (size_t i = 0; i < ndocs; i++) xmlFreeDoc(docs[i]);
+    free(docs);
     free(ps.exceptions);
+    if (rc) {
+        ews_in_events_free(ps.ev, ps.n);
+        return rc;
+    }
     for (size_t i = 0; i < ps.n; i++) ews_item_sort_occurrences(ps.ev[i]->items[0]);
     if (ps.failed || ps.n == 0) {
         ews_in_events_free(ps.ev, ps.n);
@@ -514,6 +527,45 @@ int ews_in_parse(const char *xml, size_t len, const tzmap *m, ews_event ***out, 
     *out = ps.ev;
     *n = ps.n;
     return CB_OK;
+}
+
+/* Every ModifiedOccurrences/Occurrence/ItemId below n. */
+static int modified_ids(xmlNode *n, char ***ids, size_t *count)
+{
+    for (; n; n = n->next) {
+        if (!is(n, "ModifiedOccurrences")) {
+            if (n->type == XML_ELEMENT_NODE && modified_ids(n->children, ids, count)) return -1;
+            continue;
+        }
+        for (xmlNode *o = n->children; o; o = o->next) {
+            char *id = is(o, "Occurrence") ? attr(child(o, "ItemId"), "Id") : NULL;
+            if (!id) continue;
+            char **v = *count < EWS_IN_MAX_EXCEPTIONS ? realloc(*ids, (*count + 1) * sizeof *v) : NULL;
+            if (!v) {
+                free(id);
+                return *count < EWS_IN_MAX_EXCEPTIONS ? -1 : 0;
+            }
+            *ids = v;
+            v[(*count)++] = id;
+        }
+    }
+    return 0;
+}
+
+int ews_in_modified_ids(const char *xml, size_t len, char ***ids, size_t *n, cb_err *err)
+{
+    *ids = NULL;
+    *n = 0;
+    xmlDoc *doc = xml_in_read(xml, len, err);
+    if (!doc) return err ? err->code : CB_EPARSE;
+    int rc = modified_ids(xmlDocGetRootElement(doc), ids, n);
+    xmlFreeDoc(doc);
+    if (rc == 0) return CB_OK;
+    for (size_t i = 0; i < *n; i++) free((*ids)[i]);
+    free(*ids);
+    *ids = NULL;
+    *n = 0;
+    return cb_errf(err, CB_ENOMEM, "out of memory");
 }
 
 void ews_in_events_free(ews_event **v, size_t n)

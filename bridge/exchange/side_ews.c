@@ -181,12 +181,12 @@ static void item_set(side_item *it, int code, const char *fmt, const char *a, co
 
 /* The answer for ids [from, from + n): events matched by ItemId, and each
  * message that is not one. */
-static void take_items(fetch_req *q, size_t from, size_t n, const ews_response *r,
+static void take_items(fetch_req *q, size_t from, size_t n, const ews_msg *msgs, size_t nmsgs,
                        ews_event **ev, size_t nev, const cb_err *perr)
 {
     for (size_t i = 0; i < n; i++) {
         side_item *it = &q->items[from + i];
-        const ews_msg *m = i < r->nmsgs ? &r->msgs[i] : NULL;
+        const ews_msg *m = i < nmsgs ? &msgs[i] : NULL;
         for (size_t j = 0; j < nev && !it->ev && !it->skip; j++)
             if (ev[j] && ev[j]->item_id && !strcmp(ev[j]->item_id, it->id) && ev[j]->companion) {
                 it->skip = 1;   /* a travel-time appointment: follows its event */
@@ -208,49 +208,116 @@ static void take_items(fetch_req *q, size_t from, size_t n, const ews_response *
     }
 }
 
-static void on_items(void *ud, const ews_response *r, const cb_err *err);
-
 typedef struct fetch_call {
     fetch_req *q;
     size_t from, n;
+    /* While the exceptions of the masters in the answer are read: */
+    char *first;            /* that answer */
+    size_t first_len;
+    ews_msg *msgs;          /* and its messages, one per id asked */
+    size_t nmsgs;
 } fetch_call;
 
-static void on_items(void *ud, const ews_response *r, const cb_err *err)
+static void fetch_call_free(fetch_call *fc)
 {
-    fetch_call *fc = ud;
+    free(fc->first);
+    free(fc->msgs);
+    free(fc);
+}
+
+/* The answers (the masters', and their exceptions' when read) become the
+ * items [from, from + n); one bad item spoils a batch's parse, so a batch
+ * that does not parse is asked again one by one. */
+static void take_answers(fetch_call *fc, const ews_msg *msgs, size_t nmsgs,
+                         const char *const *docs, const size_t *lens, size_t ndocs)
+{
     fetch_req *q = fc->q;
     size_t from = fc->from, n = fc->n;
-    free(fc);
-    if (!r) {
-        fetch_end(q, err);
-        return;
-    }
     ews_event **ev = NULL;
     size_t nev = 0;
     cb_err pe = {0};
-    int rc = ews_in_parse(r->raw, r->raw_len, q->se->tz, &ev, &nev, &pe);
+    int rc = ews_in_parse_many(docs, lens, ndocs, q->se->tz, &ev, &nev, &pe);
     if (rc == CB_EPARSE && n > 1 && !strstr(pe.msg, "no calendar item")) {
-        q->single = 1;   /* one bad item spoils the batch's parse */
+        q->single = 1;
         q->next = from;
     } else {
-        take_items(q, from, n, r, ev, nev, rc == CB_OK ? NULL : &pe);
+        take_items(q, from, n, msgs, nmsgs, ev, nev, rc == CB_OK ? NULL : &pe);
         if (q->single) q->next = from + n;
     }
     ews_in_events_free(ev, nev);
+    fetch_call_free(fc);
     cb_err e = {0};
     if (!q->single || q->next >= q->n) fetch_end(q, NULL);
     else if (fetch_send(q, q->next, 1, &e) != CB_OK) fetch_end(q, &e);
 }
 
+static void on_exceptions(void *ud, const ews_response *r, const cb_err *err)
+{
+    (void)err;
+    fetch_call *fc = ud;
+    /* Without their answer the exceptions keep the times the masters list. */
+    const char *docs[2] = {fc->first, r ? r->raw : NULL};
+    size_t lens[2] = {fc->first_len, r ? r->raw_len : 0};
+    take_answers(fc, fc->msgs, fc->nmsgs, docs, lens, r ? 2 : 1);
+}
+
+/* Exchange answers a master with its exceptions' times only: their
+ * subjects, locations and the rest come from a GetItem of their own
+ * ItemIds (one request for the batch). 1 when that request was sent. */
+static int read_exceptions(fetch_call *fc, const ews_response *r)
+{
+    char **ids = NULL;
+    size_t nids = 0;
+    if (!strstr(r->raw, "ModifiedOccurrences") ||
+        ews_in_modified_ids(r->raw, r->raw_len, &ids, &nids, NULL) != CB_OK || !nids)
+        return 0;
+    sbuf x;
+    sbuf_init(&x);
+    ews_ops_get_items(&x, (const char *const *)ids, nids);
+    for (size_t i = 0; i < nids; i++) free(ids[i]);
+    free(ids);
+    fc->first = malloc(r->raw_len + 1);
+    fc->msgs = calloc(r->nmsgs + 1, sizeof *fc->msgs);
+    int sent = fc->first && fc->msgs && !sbuf_failed(&x);
+    if (sent) {
+        memcpy(fc->first, r->raw, r->raw_len);
+        fc->first[r->raw_len] = '\0';
+        fc->first_len = r->raw_len;
+        memcpy(fc->msgs, r->msgs, r->nmsgs * sizeof *fc->msgs);
+        fc->nmsgs = r->nmsgs;
+        sent = ews_client_submit(fc->q->se->c, fc->q->p->smtp, x.s, on_exceptions, fc, NULL) == CB_OK;
+    }
+    if (!sent) {
+        free(fc->first), fc->first = NULL;
+        free(fc->msgs), fc->msgs = NULL;
+    }
+    sbuf_free(&x);
+    return sent;
+}
+
+static void on_items(void *ud, const ews_response *r, const cb_err *err)
+{
+    fetch_call *fc = ud;
+    if (!r) {
+        fetch_req *q = fc->q;
+        fetch_call_free(fc);
+        fetch_end(q, err);
+        return;
+    }
+    if (read_exceptions(fc, r)) return;
+    const char *doc = r->raw;
+    take_answers(fc, r->msgs, r->nmsgs, &doc, &r->raw_len, 1);
+}
+
 static int fetch_send(fetch_req *q, size_t from, size_t n, cb_err *err)
 {
-    fetch_call *fc = malloc(sizeof *fc);
+    fetch_call *fc = calloc(1, sizeof *fc);
     sbuf x;
     sbuf_init(&x);
     ews_ops_get_items(&x, (const char *const *)q->ids + from, n);
     int rc = !fc || sbuf_failed(&x) ? cb_errf(err, CB_ENOMEM, "out of memory") : CB_OK;
     if (rc == CB_OK) {
-        *fc = (fetch_call){q, from, n};
+        *fc = (fetch_call){.q = q, .from = from, .n = n};
         rc = ews_client_submit(q->se->c, q->p->smtp, x.s, on_items, fc, err);
     }
     if (rc) free(fc);

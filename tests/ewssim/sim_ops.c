@@ -18,6 +18,7 @@ typedef struct sim_occ {
     int index;              /* InstanceIndex */
     int deleted;
     char orig[32], start[32], end[32];
+    struct sim_item *own;   /* an exception's own fields (Subject, ...); NULL none */
 } sim_occ;
 
 typedef struct sim_item {
@@ -78,6 +79,17 @@ sim_store *sim_store_new(const sim_zones *tz)
     return s;
 }
 
+static void item_free(sim_item *it);
+
+/* A series' exceptions and deletions are gone (a new pattern, or the item). */
+static void occ_clear(sim_item *it)
+{
+    for (size_t i = 0; i < it->nocc; i++) item_free(it->occ[i].own);
+    free(it->occ);
+    it->occ = NULL;
+    it->nocc = 0;
+}
+
 static void item_free(sim_item *it)
 {
     if (!it) return;
@@ -86,7 +98,7 @@ static void item_free(sim_item *it)
         free(it->f[i].xml);
     }
     free(it->f);
-    free(it->occ);
+    occ_clear(it);
     free(it->mailbox);
     free(it);
 }
@@ -217,6 +229,23 @@ static void set_field(sim_item *it, xmlNode *el)
     it->f = v;
     v[it->nf].name = key;
     v[it->nf].xml = sim_buf_take(&b);
+    it->nf++;
+}
+
+/* An item created without a UID gets one, as Exchange derives it from the
+ * GlobalObjectId it assigns (the PidLidGlobalObjectId byte array in hex,
+ * [MS-OXOCAL] 2.2.1.27): every calendar item has one. */
+static void give_uid(sim_item *it)
+{
+    sim_field *v = realloc(it->f, (it->nf + 1) * sizeof *v);
+    char x[160];
+    if (!v) abort();
+    it->f = v;
+    snprintf(x, sizeof x, "<t:UID>040000008200E00074C5B7101A82E008000000000000000000000000000000"
+             "0000000010000000%.16s</t:UID>", it->id + 9);
+    v[it->nf].name = strdup("UID");
+    v[it->nf].xml = strdup(x);
+    if (!v[it->nf].name || !v[it->nf].xml) abort();
     it->nf++;
 }
 
@@ -379,6 +408,7 @@ static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
         snprintf(it->folder, sizeof it->folder, "%s", folder);
         for (xmlNode *f = c->children; f; f = f->next)
             if (f->type == XML_ELEMENT_NODE) set_field(it, f);
+        if (!field_xml(it, "UID")) give_uid(it);
         normalise_times(s, it);
         if (s->n == s->cap) {
             s->cap = s->cap ? s->cap * 2 : 1024;
@@ -396,6 +426,56 @@ static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
     xmlFree(smi);
 }
 
+/* The modified occurrence an ItemId of a master's ModifiedOccurrences
+ * names ("<master>_occ<index>"), or NULL. */
+static const sim_occ *exception_of(sim_store *s, const char *mailbox, const char *id,
+                                   const sim_item **master)
+{
+    const char *at = id ? strstr(id, "_occ") : NULL;
+    while (at && strstr(at + 4, "_occ")) at = strstr(at + 4, "_occ");
+    if (!at || at - id >= 96) return NULL;
+    char mid[96];
+    snprintf(mid, sizeof mid, "%.*s", (int)(at - id), id);
+    const sim_item *m = find_item(s, mailbox, mid, NULL);
+    int index = atoi(at + 4);
+    for (size_t i = 0; m && i < m->nocc; i++)
+        if (m->occ[i].index == index && !m->occ[i].deleted) {
+            *master = m;
+            return &m->occ[i];
+        }
+    return NULL;
+}
+
+/* An exception as GetItem answers it: the master's fields, its own over
+ * them, its times, CalendarItemType Exception and RecurrenceId. */
+static void write_exception(const sim_item *m, const sim_occ *o, sim_buf *b)
+{
+    sim_buf_printf(b, "<t:CalendarItem><t:ItemId Id=\"%s_occ%d\" ChangeKey=\"DwAAAB%08u\"/>",
+                   m->id, o->index, m->ck);
+    sim_buf_printf(b, "<t:ParentFolderId Id=\"%s.%s\"/><t:ItemClass>IPM.Appointment</t:ItemClass>",
+                   m->folder, m->mailbox);
+    for (const char *const *k = ORDER; *k; k++) {
+        if (!strcmp(*k, "Start"))
+            sim_buf_printf(b, "<t:RecurrenceId>%s</t:RecurrenceId><t:Start>%s</t:Start>", o->orig,
+                           o->start);
+        else if (!strcmp(*k, "End"))
+            sim_buf_printf(b, "<t:End>%s</t:End>", o->end);
+        if (!strcmp(*k, "Start") || !strcmp(*k, "End") || !strcmp(*k, "Recurrence")) continue;
+        const sim_item *from[2] = {o->own, m};
+        for (int w = 0; w < 2; w++) {
+            int any = 0;
+            for (size_t i = 0; from[w] && i < from[w]->nf; i++)
+                if (!strncmp(from[w]->f[i].name, *k, strlen(*k)) &&
+                    (from[w]->f[i].name[strlen(*k)] == '\0' || from[w]->f[i].name[strlen(*k)] == ':'))
+                    sim_buf_cat(b, from[w]->f[i].xml), any = 1;
+            if (any) break;
+        }
+        if (!strcmp(*k, "LegacyFreeBusyStatus"))
+            sim_buf_cat(b, "<t:CalendarItemType>Exception</t:CalendarItemType>");
+    }
+    sim_buf_cat(b, "</t:CalendarItem>");
+}
+
 static void op_get(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b)
 {
     open_response(b, "GetItem");
@@ -403,7 +483,16 @@ static void op_get(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b)
         if (c->type != XML_ELEMENT_NODE) continue;
         char *id = attr(c, "Id");
         sim_item *it = id ? find_item(s, mailbox, id, NULL) : NULL;
+        const sim_item *m = NULL;
+        const sim_occ *o = it ? NULL : exception_of(s, mailbox, id, &m);
         xmlFree(id);
+        if (o) {
+            sim_buf_cat(b, "<m:GetItemResponseMessage ResponseClass=\"Success\">"
+                        "<m:ResponseCode>NoError</m:ResponseCode><m:Items>");
+            write_exception(m, o, b);
+            sim_buf_cat(b, "</m:Items></m:GetItemResponseMessage>");
+            continue;
+        }
         if (!it) {
             msg_error(b, "GetItem", "ErrorItemNotFound",
                       "The specified object was not found in the store.");
@@ -535,10 +624,13 @@ static sim_occ *occurrence(sim_store *s, const char *mailbox, xmlNode *oid, sim_
     return o;
 }
 
-/* Start and End set on an occurrence move it; other fields are accepted
- * (the simulator keeps the times, which is what free/busy needs). */
+/* Start and End set on an occurrence move it; every other field set makes
+ * it an exception with fields of its own, which GetItem of its ItemId
+ * answers (the master's lists carry only its times). */
 static void apply_occurrence_updates(sim_occ *o, xmlNode *updates)
 {
+    if (!o->own && !(o->own = calloc(1, sizeof *o->own))) abort();
+    apply_updates(o->own, updates);
     for (xmlNode *u = updates ? updates->children : NULL; u; u = u->next) {
         xmlNode *value = child(u, "CalendarItem");
         for (xmlNode *f = value ? value->children : NULL; f; f = f->next) {
@@ -645,7 +737,7 @@ static void op_update(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
             apply_updates(it, child(c, "Updates"));
             normalise_times(s, it);
             /* A new pattern or start drops the exceptions, as in Exchange. */
-            if (sets_pattern(child(c, "Updates"))) it->nocc = 0;
+            if (sets_pattern(child(c, "Updates"))) occ_clear(it);
             it->ck = s->next_ck++;
             log_change(s, it, 'U');
             sim_buf_cat(b, "<m:UpdateItemResponseMessage ResponseClass=\"Success\">"

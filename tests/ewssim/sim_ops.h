@@ -3,7 +3,11 @@
  * A sim_store keeps mailboxes (created on first use) with calendar, inbox
  * and deleteditems folders, and items: an ItemId, a ChangeKey that changes
  * on every update, and the CalendarItem XML as the client sent it, edited in
- * place by UpdateItem. Every change is appended to a per-folder change log,
+ * place by UpdateItem. An item created without a UID gets one, as Exchange
+ * gives every calendar item. A series keeps its occurrences' changes: times
+ * (listed under the master's ModifiedOccurrences, with an ItemId each) and
+ * any other field set (GetItem of that ItemId answers the exception whole:
+ * CalendarItemType Exception, RecurrenceId, its fields over the master's). Every change is appended to a per-folder change log,
  * which is what SyncFolderItems sync states point into.
  *
  * Subscribe/Unsubscribe keep streaming subscriptions, each a position in

@@ -552,6 +552,56 @@ static void deleted_occurrence_of_a_series_without_uid(void **st)
     ews_in_events_free(ev, n);
 }
 
+/* Exchange lists a master's exceptions by time and ItemId only; the second
+ * GetItem of those ids brings their own fields, joined by UID. */
+static void exceptions_read_from_their_own_answer(void **st)
+{
+    (void)st;
+    const char *ns = "xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\"";
+    char master[2048], exc[1024];
+    snprintf(master, sizeof master,
+             "<Items %s><t:CalendarItem><t:ItemId Id=\"M1\" ChangeKey=\"c\"/><t:Subject>Daily"
+             "</t:Subject><t:UID>u-1</t:UID><t:Start>2030-09-02T07:00:00Z</t:Start>"
+             "<t:End>2030-09-02T07:30:00Z</t:End><t:Recurrence><t:DailyRecurrence><t:Interval>1"
+             "</t:Interval></t:DailyRecurrence><t:NumberedRecurrence><t:StartDate>2030-09-02Z"
+             "</t:StartDate><t:NumberOfOccurrences>4</t:NumberOfOccurrences></t:NumberedRecurrence>"
+             "</t:Recurrence><t:ModifiedOccurrences><t:Occurrence><t:ItemId Id=\"M1_occ3\"/>"
+             "<t:Start>2030-09-04T08:00:00Z</t:Start><t:End>2030-09-04T08:30:00Z</t:End>"
+             "<t:OriginalStart>2030-09-04T07:00:00Z</t:OriginalStart></t:Occurrence>"
+             "</t:ModifiedOccurrences><t:CalendarItemType>RecurringMaster</t:CalendarItemType>"
+             "</t:CalendarItem></Items>", ns);
+    snprintf(exc, sizeof exc,
+             "<Items %s><t:CalendarItem><t:ItemId Id=\"M1_occ3\" ChangeKey=\"c\"/><t:Subject>Board"
+             "</t:Subject><t:UID>u-1</t:UID><t:RecurrenceId>2030-09-04T07:00:00Z</t:RecurrenceId>"
+             "<t:Start>2030-09-04T08:00:00Z</t:Start><t:End>2030-09-04T08:30:00Z</t:End>"
+             "<t:Location>Room</t:Location><t:CalendarItemType>Exception</t:CalendarItemType>"
+             "</t:CalendarItem></Items>", ns);
+    char **ids;
+    size_t nids;
+    assert_int_equal(ews_in_modified_ids(master, strlen(master), &ids, &nids, NULL), CB_OK);
+    assert_int_equal(nids, 1);
+    assert_string_equal(ids[0], "M1_occ3");
+    free(ids[0]);
+    free(ids);
+    const char *docs[2] = {master, exc};
+    size_t lens[2] = {strlen(master), strlen(exc)};
+    for (size_t ndocs = 1; ndocs <= 2; ndocs++) {
+        ews_event **ev;
+        size_t n;
+        cb_err e;
+        assert_int_equal(ews_in_parse_many(docs, lens, ndocs, NULL, &ev, &n, &e), CB_OK);
+        assert_int_equal(n, 1);
+        const ews_item *m = ev[0]->items[0];
+        assert_int_equal(m->nocc, 1);
+        assert_int_equal(m->occ[0].index, 3);
+        assert_non_null(m->occ[0].item);
+        /* Without the second answer an exception has the master's fields. */
+        assert_string_equal(m->occ[0].item->subject, ndocs == 2 ? "Board" : "Daily");
+        if (ndocs == 2) assert_string_equal(m->occ[0].item->location, "Room");
+        ews_in_events_free(ev, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +611,7 @@ int main(void)
         cmocka_unit_test(exceptions_and_travel_on_a_series),
         cmocka_unit_test(every_fixture),
         cmocka_unit_test(fuzz_findings_stay_fixed),
+        cmocka_unit_test(exceptions_read_from_their_own_answer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
