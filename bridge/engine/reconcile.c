@@ -722,8 +722,13 @@ static int adopt(reconcile *r, const intent_rec *in, const char *id, const char 
     side_id target = in->target == SIDE_APPLE ? SIDE_APPLE : SIDE_EXCHANGE;
     half_set(target, &l, in->mailbox, id, version);
     half_set(!target, &l, in->mailbox, in->from_id, *in->from_version ? in->from_version : rev);
-    snprintf(l.fingerprint, sizeof l.fingerprint, "%s", in->fingerprint);
+    /* What followed the lost answer (a series' exceptions, travel time)
+     * was never sent: the adopted item claims no content and is written
+     * whole again (only what differs goes out), not left as it is until
+     * the event changes. */
+    l.fingerprint[0] = '\0';
     rc = store_link_put(t, in->key, &l, err);
+    if (rc == CB_OK && in->op == OP_CREATE) rc = rules_rewrite(t, target, in->key, id);
     if (rc == CB_OK) rc = store_intent_del(t, in->tag, err);
     rc = rc == CB_OK ? store_commit(t, err) : (store_abort(t), rc);
     if (rc == CB_OK) r->d.rep->adopted++;

@@ -80,6 +80,11 @@
  *                      Exchange Online's: 20 subscriptions per mailbox
  *                      (ErrorExceededSubscriptionCount), 10 open streams
  *                      per mailbox (ErrorExceededConnectionCount)
+ *   POST /sim/control?budget=N&window=MS  each mailbox may make N requests
+ *                      per window (default 60000 ms; budget=0 no limit); the
+ *                      next ones answer ErrorServerBusy with the time left
+ *                      as BackOffMilliseconds, as a throttling policy's
+ *                      budget does (charged to the target mailbox)
  *   POST /sim/control?missed=N       the next N notifications are lost and
  *                      answered ErrorMissedNotificationEvents instead
  *   POST /sim/control?autodiscover=0 the Autodiscover service answers 404
@@ -160,6 +165,12 @@ typedef struct sim {
     unsigned long next_token;
     int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
     int chaos;                  /* per mille of requests that meet a fault */
+    int budget, budget_ms;      /* requests a mailbox may make per window; 0 no limit */
+    struct spent {
+        char mailbox[256];
+        long since;             /* now_ms() the window began */
+        int n;
+    } spent[256];
     int chaos_itembusy;         /* this request's first item written answers busy */
     unsigned long long rng;     /* xorshift state: the same faults every run */
     char reject[256];
@@ -505,6 +516,28 @@ static int contains_text(xmlNode *op, const char *what)
     return found;
 }
 
+/* 1 when mailbox has spent its budget for the current window; *wait then
+ * says how long until the next one. */
+static int over_budget(sim *s, const char *mailbox, long *wait)
+{
+    if (!s->budget) return 0;
+    long now = now_ms(s);
+    struct spent *e = NULL, *oldest = &s->spent[0];
+    for (size_t i = 0; i < sizeof s->spent / sizeof *s->spent && !e; i++) {
+        if (!strcasecmp(s->spent[i].mailbox, mailbox)) e = &s->spent[i];
+        else if (s->spent[i].since < oldest->since) oldest = &s->spent[i];
+    }
+    if (!e) {
+        e = oldest;
+        snprintf(e->mailbox, sizeof e->mailbox, "%s", mailbox);
+        e->since = now, e->n = 0;
+    }
+    if (now - e->since >= s->budget_ms) e->since = now, e->n = 0;
+    if (++e->n <= s->budget) return 0;
+    *wait = s->budget_ms - (now - e->since);
+    return 1;
+}
+
 static void handle_ews(sim *s, struct evhttp_request *req)
 {
     int who = authenticated(s, req);
@@ -558,11 +591,22 @@ static void handle_ews(sim *s, struct evhttp_request *req)
         sim_route_cookie(server, cookie, sizeof cookie);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
     }
+    long wait = 0;
     if (validate(s, op)) {
         char text[1200];
         snprintf(text, sizeof text, "The request failed schema validation: %s", s->schema_error);
         log_line(s, (const char *)op->name, mailbox, "schema", anchor, s->schema_error);
         fault(req, "ErrorSchemaValidation", text, NULL);
+    } else if (strcmp((const char *)op->name, "GetStreamingEvents") && over_budget(s, mailbox, &wait)) {
+        /* A throttling policy's budget, charged to the target mailbox
+         * under impersonation: ErrorServerBusy with the time until the
+         * budget recovers ("EWS throttling in Exchange"). */
+        char extra[256];
+        snprintf(extra, sizeof extra, "<t:MessageXml xmlns:t=\"%s\"><t:Value "
+                 "Name=\"BackOffMilliseconds\">%ld</t:Value></t:MessageXml>", NS_T, wait);
+        log_line(s, (const char *)op->name, mailbox, "budget", anchor, NULL);
+        fault(req, "ErrorServerBusy", "The server cannot service this request right now. "
+              "Try again later.", extra);
     } else if (s->fault_mailbox[0] && !strcasecmp(mailbox, s->fault_mailbox)) {
         log_line(s, (const char *)op->name, mailbox, "impersonation-denied", anchor, NULL);
         fault(req, "ErrorImpersonateUserDenied", "The account does not have permission to "
@@ -849,6 +893,8 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "missed"))) s->missed = atoi(v);
     if ((v = evhttp_find_header(&q, "autodiscover"))) s->no_autodiscover = !atoi(v);
     if ((v = evhttp_find_header(&q, "basic"))) s->no_basic = !atoi(v);
+    if ((v = evhttp_find_header(&q, "budget"))) s->budget = atoi(v);
+    if ((v = evhttp_find_header(&q, "window"))) s->budget_ms = atoi(v);
     if ((v = evhttp_find_header(&q, "groups")) && atoi(v) > 0)
         s->route.groups = atoi(v) < SIM_GROUPS_MAX ? atoi(v) : SIM_GROUPS_MAX;
     if ((v = evhttp_find_header(&q, "heartbeat"))) s->heartbeat_ms = atoi(v);
@@ -1074,6 +1120,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ewssim: no --schema given: requests are NOT validated\n");
     }
     s.heartbeat_ms = 5000;
+    s.budget_ms = 60000;
     s.route.groups = 2;   /* two sites, two mailbox servers each: affinity matters */
     s.token_ttl_ms = 3600000;
     s.minute_ms = 60000;
