@@ -55,7 +55,8 @@
  *   POST /sim/control?unavailable=N&retryafter=S  (HTTP 503 is IIS's queue
  *                      being full, "EWS throttling in Exchange"; RFC 9110
  *                      Retry-After) the next N requests get
- *                      HTTP 503 with Retry-After: S
+ *                      HTTP 503 with Retry-After: S (status=429: HTTP 429 Too
+ *                      Many Requests instead, RFC 6585)
  *   POST /sim/control?chaos=N&seed=S  N per mille of calbridge's requests
  *                      (by User-Agent; the tests' own are spared) meet, at
  *                      random (seeded: the same run after run), one of busy,
@@ -166,6 +167,7 @@ typedef struct sim {
     int busy, fail500, drop, backoff_ms, unavailable, retry_after_s, drop_after;
     int chaos;                  /* per mille of requests that meet a fault */
     int budget, budget_ms;      /* requests a mailbox may make per window; 0 no limit */
+    int too_many;               /* unavailable answers 429, not 503 */
     struct spent {
         char mailbox[256];
         long since;             /* now_ms() the window began */
@@ -465,9 +467,11 @@ static int inject(sim *s, struct evhttp_request *req)
         s->unavailable--;
         char ra[16];
         snprintf(ra, sizeof ra, "%d", s->retry_after_s);
-        log_line(s, NULL, NULL, "http503", NULL, NULL);
+        int code = s->too_many ? 429 : 503;
+        log_line(s, NULL, NULL, code == 429 ? "http429" : "http503", NULL, NULL);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
-        reply(req, 503, "text/html", "<html><body>Service Unavailable</body></html>");
+        reply(req, code, "text/html", code == 429 ? "<html><body>Too Many Requests</body></html>"
+                                                  : "<html><body>Service Unavailable</body></html>");
         return 1;
     }
     if (s->fail500 > 0) {
@@ -887,6 +891,7 @@ static void handle_control(sim *s, struct evhttp_request *req)
     if ((v = evhttp_find_header(&q, "itembusy"))) sim_store_set_item_busy(s->store, atoi(v));
     if ((v = evhttp_find_header(&q, "dropafter"))) s->drop_after = atoi(v);
     if ((v = evhttp_find_header(&q, "retryafter"))) s->retry_after_s = atoi(v);
+    if ((v = evhttp_find_header(&q, "status"))) s->too_many = atoi(v) == 429;
     if ((v = evhttp_find_header(&q, "chaos"))) s->chaos = atoi(v);
     if ((v = evhttp_find_header(&q, "seed"))) s->rng = strtoull(v, NULL, 10) * 2654435761ULL + 1;
     if ((v = evhttp_find_header(&q, "dropstream"))) s->drop_stream = atoi(v);

@@ -55,3 +55,13 @@ check "after a 503 the pass completes" "$rc" 0
 check "the change arrived" "$(apple_summaries "$OPP" | grep -c 'After the 503')" 1
 gap=$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$4 == "http503" {t = $1; next} t && !g {g = $1 - t} END {print g + 0}')
 check "the retry came after Retry-After (2 s)" "$(test "$gap" -ge 1900 && echo yes)" yes
+
+# HTTP 429 Too Many Requests with Retry-After, likewise.
+ews_create olga@example.org "After the 429" 2030-03-02T09:00:00Z 2030-03-02T10:00:00Z >/dev/null
+sim_control "unavailable=1&retryafter=2&status=429"
+log_before=$(sim_log | wc -l)
+cbo sync --once >/dev/null 2>&1; rc=$?
+sim_control "status=503"
+check "after a 429 the pass completes" "$rc$(apple_summaries "$OPP" | grep -c 'After the 429')" 01
+gap=$(sim_log | tail -n +$((log_before + 1)) | awk -F'\t' '$4 == "http429" {t = $1; next} t && !g {g = $1 - t} END {print g + 0}')
+check "the retry came after its Retry-After (2 s)" "$(test "$gap" -ge 1900 && echo yes)" yes
