@@ -239,6 +239,10 @@ static void on_subscribed(void *ud, const ews_response *r, const cb_err *err)
     snprintf(u->id, sizeof u->id, "%s", r->msgs[0].subscription_id);
     s->stats.subscribed++;
     g->sub_failures = 0;
+    /* A new subscription sees only what happens from now on: what changed
+     * since the person was last read (the read its loss set off may have
+     * run before it existed) is read now. */
+    s->changed(s->ud, u->p->smtp);
     if ((size_t)(u - s->subs) == g->anchor) anchor_subscribed(g, r);
     memo_save(s, u);
     group_subscribe(g);
