@@ -17,6 +17,8 @@
 typedef struct job {
     icalcomponent *cal;
     const char *uid;
+    icalcomponent *const *comps;   /* the VEVENTs with this UID, in document order */
+    size_t ncomps;
     const map_ctx *ctx;
     tzdef_cache zones;
     ews_event *ev;
@@ -439,12 +441,10 @@ static int map_exdates(job *j, icalcomponent *master, ews_item *it, const ical_z
 static int map_overrides(job *j, ews_item *it, const ical_zone *z, struct icaltimetype sw,
                          char *why, size_t why_len)
 {
-    icalcomponent *c;
-    for (icalcompiter ci = icalcomponent_begin_component(j->cal, ICAL_VEVENT_COMPONENT);
-         (c = icalcompiter_deref(&ci)) != NULL; icalcompiter_next(&ci)) {
+    for (size_t k = 0; k < j->ncomps; k++) {
+        icalcomponent *c = j->comps[k];
         icalproperty *rp = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
-        const char *u = icalcomponent_get_uid(c);
-        if (!rp || !u || strcmp(u, j->uid)) continue;
+        if (!rp) continue;
         struct icaltimetype w = ical_zone_wall_in(j->cal, rp, icalproperty_get_recurrenceid(rp),
                                                   j->ctx, &j->zones, z);
         int idx = instance_of(it, sw, w);
@@ -655,11 +655,8 @@ static icalcomponent *find_master(job *j, int *overrides)
 {
     icalcomponent *master = NULL;
     *overrides = 0;
-    icalcomponent *c;
-    for (icalcompiter ci = icalcomponent_begin_component(j->cal, ICAL_VEVENT_COMPONENT);
-         (c = icalcompiter_deref(&ci)) != NULL; icalcompiter_next(&ci)) {
-        const char *u = icalcomponent_get_uid(c);
-        if (!u || strcmp(u, j->uid)) continue;
+    for (size_t k = 0; k < j->ncomps; k++) {
+        icalcomponent *c = j->comps[k];
         if (icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY)) (*overrides)++;
         else if (!master) master = c;
     }
@@ -671,11 +668,8 @@ static icalcomponent *find_master(job *j, int *overrides)
 static int map_orphans(job *j)
 {
     ews_event_warn(j->ev, "occurrences without their series carried as single items");
-    icalcomponent *c;
-    for (icalcompiter ci = icalcomponent_begin_component(j->cal, ICAL_VEVENT_COMPONENT);
-         (c = icalcompiter_deref(&ci)) != NULL; icalcompiter_next(&ci)) {
-        const char *u = icalcomponent_get_uid(c);
-        if (!u || strcmp(u, j->uid)) continue;
+    for (size_t k = 0; k < j->ncomps; k++) {
+        icalcomponent *c = j->comps[k];
         ews_item *it = NULL;
         ical_zone z;
         int rc = map_component(j, c, &it, &z);
@@ -759,11 +753,11 @@ static int check_bounds(job *j, ews_item *it)
     return CB_OK;
 }
 
-static int map_one(icalcomponent *cal, const char *uid, const map_ctx *ctx, ews_event **out,
-                   cb_err *err)
+static int map_one(icalcomponent *cal, const char *uid, icalcomponent *const *comps, size_t ncomps,
+                   const map_ctx *ctx, ews_event **out, cb_err *err)
 {
     *out = NULL;
-    job j = {cal, uid, ctx, {0}, calloc(1, sizeof(ews_event)), err};
+    job j = {cal, uid, comps, ncomps, ctx, {0}, calloc(1, sizeof(ews_event)), err};
     if (!j.ev || !(j.ev->uid = strdup(uid))) {
         free(j.ev);
         return cb_errf(err, CB_ENOMEM, "out of memory");
@@ -814,6 +808,26 @@ static const char *skipped_kind(icalcomponent *cal)
     return "no component to carry";
 }
 
+/* map_one for the VEVENTs of cal with this UID. */
+static int map_uid_of(icalcomponent *cal, const char *uid, const map_ctx *ctx, ews_event **out,
+                      cb_err *err)
+{
+    size_t n = 0, cap = 0;
+    icalcomponent **v = NULL, *c;
+    int rc = CB_OK;
+    for (icalcompiter ci = icalcomponent_begin_component(cal, ICAL_VEVENT_COMPONENT);
+         (c = icalcompiter_deref(&ci)) != NULL && rc == CB_OK; icalcompiter_next(&ci)) {
+        const char *u = icalcomponent_get_uid(c);
+        if (!u || strcmp(u, uid)) continue;
+        icalcomponent **w = n < cap ? v : realloc(v, (cap = cap ? cap * 2 : 8) * sizeof *v);
+        if (!w) rc = cb_errf(err, CB_ENOMEM, "out of memory");
+        else (v = w)[n++] = c;
+    }
+    if (rc == CB_OK) rc = map_one(cal, uid, v, n, ctx, out, err);
+    free(v);
+    return rc;
+}
+
 int ical_in_map(const char *ics, const map_ctx *ctx, ews_event **out, cb_err *err)
 {
     *out = NULL;
@@ -824,17 +838,90 @@ int ical_in_map(const char *ics, const map_ctx *ctx, ews_event **out, cb_err *er
     int rc;
     if (!ev) rc = cb_errf(err, CB_EUNSUPPORTED, "no VEVENT (%s): skipped", skipped_kind(cal));
     else if (!uid || !*uid) rc = cb_errf(err, CB_EPARSE, "event without a UID");
-    else rc = map_one(cal, uid, ctx, out, err);
+    else rc = map_uid_of(cal, uid, ctx, out, err);
     if (rc == CB_OK && !sbuf_utf8_valid(ics)) ews_event_warn(*out, NOT_UTF8);
     icalcomponent_free(cal);
     return rc;
 }
 
-static int seen(const ical_in_result *r, size_t n, const char *uid)
+/* A calendar's components by UID, so that each event's are found once:
+ * translating a file is linear in its size, not in its UIDs squared. */
+typedef struct entry {
+    icalcomponent *c;
+    const char *uid;        /* "(no UID)" when it has none */
+    size_t at;              /* document order */
+} entry;
+
+/* By UID, an event's VEVENTs together (other kinds after them), then in
+ * document order. */
+static int by_uid(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (r[i].uid && !strcmp(r[i].uid, uid)) return 1;
-    return 0;
+    const entry *x = a, *y = b;
+    int c = strcmp(x->uid, y->uid);
+    int kx = icalcomponent_isa(x->c) != ICAL_VEVENT_COMPONENT;
+    int ky = icalcomponent_isa(y->c) != ICAL_VEVENT_COMPONENT;
+    return c ? c : kx != ky ? kx - ky : (x->at > y->at) - (x->at < y->at);
+}
+
+/* How many entries from e[i] on are the VEVENTs of one event (1 for any
+ * other component). */
+static size_t run_of(const entry *e, size_t ne, size_t i)
+{
+    size_t run = 1;
+    if (icalcomponent_isa(e[i].c) != ICAL_VEVENT_COMPONENT) return 1;
+    while (i + run < ne && !strcmp(e[i + run].uid, e[i].uid) &&
+           icalcomponent_isa(e[i + run].c) == ICAL_VEVENT_COMPONENT)
+        run++;
+    return run;
+}
+
+/* One result: a component that is not an event (skipped), or the event
+ * whose components are v[0..n) (sorted by UID, in document order). */
+static void map_result(icalcomponent *cal, const entry *v, size_t n, const map_ctx *ctx, int utf8,
+                       ical_in_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->uid = strdup(v[0].uid);
+    icalcomponent_kind k = icalcomponent_isa(v[0].c);
+    if (k != ICAL_VEVENT_COMPONENT) {
+        cb_errf(&r->err, CB_EUNSUPPORTED, "%s %s: skipped (only events are carried)",
+                icalcomponent_kind_to_string(k), v[0].uid);
+        return;
+    }
+    if (!strcmp(v[0].uid, "(no UID)")) {
+        cb_errf(&r->err, CB_EPARSE, "event without a UID");
+        return;
+    }
+    icalcomponent **comps = calloc(n + 1, sizeof *comps);
+    for (size_t i = 0; comps && i < n; i++) comps[i] = v[i].c;
+    if (!comps) cb_errf(&r->err, CB_ENOMEM, "out of memory");
+    else if (map_one(cal, v[0].uid, comps, n, ctx, &r->ev, &r->err) == CB_OK && !utf8)
+        ews_event_warn(r->ev, NOT_UTF8);
+    free(comps);
+}
+
+static entry *index_components(icalcomponent *cal, size_t *n)
+{
+    size_t cap = 0;
+    entry *v = NULL;
+    *n = 0;
+    icalcomponent *c;
+    for (icalcompiter ci = icalcomponent_begin_component(cal, ICAL_ANY_COMPONENT);
+         (c = icalcompiter_deref(&ci)) != NULL; icalcompiter_next(&ci)) {
+        if (icalcomponent_isa(c) == ICAL_VTIMEZONE_COMPONENT) continue;
+        if (*n == cap) {
+            entry *w = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
+            if (!w) {
+                free(v);
+                return NULL;
+            }
+            v = w;
+        }
+        const char *uid = icalcomponent_get_uid(c);
+        v[*n] = (entry){c, uid ? uid : "(no UID)", *n};
+        (*n)++;
+    }
+    return v ? v : calloc(1, sizeof *v);
 }
 
 int ical_in_map_all(const char *ics, const map_ctx *ctx, ical_in_result **out, size_t *n,
@@ -844,39 +931,34 @@ int ical_in_map_all(const char *ics, const map_ctx *ctx, ical_in_result **out, s
     *n = 0;
     icalcomponent *cal = parse(ics, ctx, err);
     if (!cal) return err ? err->code : CB_EPARSE;
-    ical_in_result *r = NULL;
-    size_t cnt = 0;
-    int utf8 = sbuf_utf8_valid(ics);
-    int rc = CB_OK;
-    icalcomponent *c;
-    for (icalcompiter ci = icalcomponent_begin_component(cal, ICAL_ANY_COMPONENT);
-         (c = icalcompiter_deref(&ci)) != NULL && rc == CB_OK; icalcompiter_next(&ci)) {
-        icalcomponent_kind k = icalcomponent_isa(c);
-        if (k == ICAL_VTIMEZONE_COMPONENT) continue;
-        const char *uid = icalcomponent_get_uid(c);
-        if (!uid) uid = "(no UID)";
-        if (k == ICAL_VEVENT_COMPONENT && seen(r, cnt, uid)) continue;
-        ical_in_result *v = realloc(r, (cnt + 1) * sizeof *v);
-        if (!v) {
-            rc = cb_errf(err, CB_ENOMEM, "out of memory");
-            break;
-        }
-        r = v;
-        memset(&r[cnt], 0, sizeof r[cnt]);
-        r[cnt].uid = strdup(uid);
-        if (k != ICAL_VEVENT_COMPONENT)
-            cb_errf(&r[cnt].err, CB_EUNSUPPORTED, "%s %s: skipped (only events are carried)",
-                    icalcomponent_kind_to_string(k), uid);
-        else if (!strcmp(uid, "(no UID)"))
-            cb_errf(&r[cnt].err, CB_EPARSE, "event without a UID");
-        else if (map_one(cal, uid, ctx, &r[cnt].ev, &r[cnt].err) == CB_OK && !utf8)
-            ews_event_warn(r[cnt].ev, NOT_UTF8);
-        cnt++;
+    size_t ne;
+    entry *e = index_components(cal, &ne);
+    /* Per component in document order: the first of its event, where its
+     * event's run starts in the sorted index (events are grouped by UID;
+     * anything else stands alone). */
+    size_t *first = e ? calloc(ne + 1, sizeof *first) : NULL;
+    ical_in_result *r = first ? calloc(ne + 1, sizeof *r) : NULL;
+    if (!r) {
+        free(first);
+        free(e);
+        icalcomponent_free(cal);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
     }
+    qsort(e, ne, sizeof *e, by_uid);
+    for (size_t i = 0; i < ne; i++) first[e[i].at] = (size_t)-1;
+    size_t cnt = 0;
+    /* Each run is mapped where its first component stands. */
+    for (size_t i = 0; i < ne; i += run_of(e, ne, i)) first[e[i].at] = i;
+    int utf8 = sbuf_utf8_valid(ics);
+    for (size_t at = 0; at < ne; at++)
+        if (first[at] != (size_t)-1)
+            map_result(cal, e + first[at], run_of(e, ne, first[at]), ctx, utf8, &r[cnt++]);
+    free(first);
+    free(e);
     icalcomponent_free(cal);
     *out = r;
     *n = cnt;
-    return rc;
+    return CB_OK;
 }
 
 void ical_in_results_free(ical_in_result *r, size_t n)

@@ -39,7 +39,7 @@ awk -v s0="$t0" -v s1="$t1" -v a="$t2" -v b="$t3" -v c="$t4" 'BEGIN {
   per = (c - b) - (b - a)
   printf "translate, one core: 4000 events (5 shapes) in %.2f s = %.0f events/s\n", c - b, 4000 / (c - b)
   printf "  process start-up and CLDR load: %.0f ms; mapping alone: %.0f events/s\n", (b - a) * 1000, 4000 / per
-  printf "  one event costs %.0fx more time in the initial sync than in the mapping\n", ((s1 - s0) / 2000) / (per / 4000)
+  printf "  one event costs %.2fx the time in the initial sync that it costs in the mapping\n", ((s1 - s0) / 2000) / (per / 4000)
 }'
 
 # Latency of single changes through the running service: alice is cut over
@@ -63,8 +63,10 @@ for i in $(seq "$N"); do
     load put "$BOB" "$WORK/lat.ics" "lat-$i.ics"; t=$(now_ms)
     seen() { sim_dump | grep -q "/lat-$i.ics"; }
     poll seen && echo $(( $(now_ms) - t )) >>"$WORK/lat-to-exchange"
-    ews_create alice@example.org "Latency $i" 2031-05-01T09:00:00Z 2031-05-01T09:30:00Z >/dev/null; t=$(now_ms)
-    there() { [ "$(sql "SELECT count(*) FROM CALENDAR_OBJECT WHERE ICALENDAR_TEXT ~ 'SUMMARY:Latency ${i}[^0-9]'")" -gt 0 ]; }
+    # A name of its own: bob's "Latency $i" is already in the Apple tables,
+    # and matching it measured only psql's start-up.
+    ews_create alice@example.org "Outlook latency $i" 2031-05-01T09:00:00Z 2031-05-01T09:30:00Z >/dev/null; t=$(now_ms)
+    there() { [ "$(sql "SELECT count(*) FROM CALENDAR_OBJECT WHERE ICALENDAR_TEXT ~ 'SUMMARY:Outlook latency ${i}[^0-9]'")" -gt 0 ]; }
     poll there && echo $(( $(now_ms) - t )) >>"$WORK/lat-to-apple"
 done
 kill -TERM $svc; wait $svc 2>/dev/null
