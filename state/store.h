@@ -48,7 +48,8 @@ typedef struct intent_rec {
     char mailbox[256];      /* the person's */
     char item_id[STORE_ID_MAX];  /* the item written; empty for a create
                                   * whose side assigns ids */
-    char fingerprint[17];   /* "" when the write may land in steps */
+    char fingerprint[17];   /* unused since an adopted create claims no content
+                             * (written ""); kept for the record's format */
     long long revision;     /* the Apple revision carried (writes to Exchange) */
     char from_id[STORE_ID_MAX];  /* the item read, on the other side, */
     char from_version[STORE_ID_MAX];  /* and its version */

@@ -403,9 +403,6 @@ static int carry(unit *u, store_txn *t, side_change *c, const char *lkey, link_r
     w->ev = ev;
     c->ev = NULL;
     memcpy(w->fp, fp, sizeof fp);
-    /* A series with exceptions may land in steps: until it is linked
-     * whole, an adopted copy claims no content. */
-    snprintf(w->in.fingerprint, sizeof w->in.fingerprint, "%s", ev->items[0]->nocc ? "" : fp);
     if (!w->changed) w->changed = (double)ev->modified;
     if (entry) snprintf(w->entry, sizeof w->entry, "%s", entry);
     return CB_OK;

@@ -8,11 +8,10 @@
 #include "reconcile.h"
 #include "../../state/keys.h"
 
-typedef struct memo_ctx memo_ctx;
-struct memo_ctx {
+typedef struct memo_ctx {   /* side_memo's ud: the store, under the side's name */
     struct service *sv;
     const char *side;
-};
+} memo_ctx;
 
 struct service {
     service_deps d;

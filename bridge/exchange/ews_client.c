@@ -239,6 +239,27 @@ static int set_auth(ews_client *c, CURL *e, struct curl_slist **headers, cb_err 
     return CB_OK;
 }
 
+/* What every POST calbridge sends to Exchange carries, EWS and
+ * Autodiscover alike: the body and headers of r, its answer into r. */
+static void post_options(CURL *e, const config *cfg, const char *url, request *r, long timeout_ms)
+{
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    /* A stable name an EWS allow-list can match (README, Exchange Online). */
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "calbridge/1");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->tls_verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->tls_verify ? 2L : 0L);
+}
+
 static int start(ews_client *c, request *r)
 {
     const config *cfg = c->cfg;
@@ -262,13 +283,8 @@ static int start(ews_client *c, request *r)
     }
     sbuf_free(&r->resp);
     r->too_big = 0;
-    curl_easy_setopt(e, CURLOPT_URL, cfg->ews_url);
-    /* A stable name an EWS allow-list can match (README, Exchange Online). */
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "calbridge/1");
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    post_options(e, cfg, cfg->ews_url, r,
+                 r->timeout_ms ? r->timeout_ms : (long)cfg->timeout_ms);
     /* libcurl sends a request again, unasked, when a reused connection
      * closes before any answer ("Connection died, retrying a fresh
      * connect"): what a load balancer cutting a CreateItem Exchange already
@@ -276,19 +292,11 @@ static int start(ews_client *c, request *r)
      * therefore goes on a fresh connection, which libcurl never retries;
      * its recovery looks the tag up instead. */
     if (r->once) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     if (r->affinity) {
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     }
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms ? r->timeout_ms : (long)cfg->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->tls_verify ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->tls_verify ? 2L : 0L);
     r->easy = e;
     r->errbuf[0] = '\0';
     r->attempts++;
@@ -692,8 +700,8 @@ int ews_client_submit_routed(ews_client *c, const char *mailbox, const ews_route
 }
 
 int ews_client_stream(ews_client *c, const char *mailbox, const ews_route *route,
-                      const char *operation_xml, long timeout_ms, ews_chunk_fn chunk, ews_end_fn end, void *ud,
-                      ews_hanging **out, cb_err *err)
+                      const char *operation_xml, long timeout_ms, ews_chunk_fn chunk,
+                      ews_end_fn end, void *ud, ews_hanging **out, cb_err *err)
 {
     *out = NULL;
     if (c->auth_until > now_ms()) return auth_paused(c, now_ms(), err);
@@ -737,25 +745,13 @@ void ews_client_stream_cancel(ews_hanging *h)
 int ews_client_post_now(ews_client *c, const char *url, const char *body, sbuf *answer,
                         long *status, cb_err *err)
 {
-    const config *cfg = c->cfg;
-    request r = {.max_answer = 4u << 20};
+    request r = {.max_answer = 4u << 20, .body = (char *)body};
     CURL *e = curl_easy_init();
     r.headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
     int rc = e && r.headers ? set_auth(c, e, &r.headers, err)
                             : cb_errf(err, CB_ENOMEM, "out of memory");
     if (rc == CB_OK) {
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "calbridge/1");
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r.headers);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, &r);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r.errbuf);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->tls_verify ? 1L : 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->tls_verify ? 2L : 0L);
+        post_options(e, c->cfg, url, &r, 30000L);
         CURLcode res = curl_easy_perform(e);
         *status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);

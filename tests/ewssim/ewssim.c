@@ -361,6 +361,17 @@ static int authenticated(sim *s, struct evhttp_request *req)
     return auth_ok(s, req);
 }
 
+/* The request's body as XML (NULL when it is not), nothing fetched. */
+static xmlDoc *doc_of(struct evhttp_request *req)
+{
+    size_t len;
+    char *body = body_of(req, &len);
+    xmlDoc *doc = xmlReadMemory(body, (int)len, "request.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    free(body);
+    return doc;
+}
+
 static xmlNode *first_elem(xmlNode *n)
 {
     while (n && n->type != XML_ELEMENT_NODE) n = n->next;
@@ -566,11 +577,7 @@ static void handle_ews(sim *s, struct evhttp_request *req)
     }
     chaos_due(s, req);
     if (inject(s, req)) return;
-    size_t len;
-    char *body = body_of(req, &len);
-    xmlDoc *doc = xmlReadMemory(body, (int)len, "request.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    free(body);
+    xmlDoc *doc = doc_of(req);
     xmlNode *env = doc ? xmlDocGetRootElement(doc) : NULL;
     xmlNode *op = first_elem(named(env, "Body") ? named(env, "Body")->children : NULL);
     if (!op) {
@@ -997,11 +1004,7 @@ static void handle_token(sim *s, struct evhttp_request *req)
  * documentation requires: the Action header and the message's parts. */
 static void handle_autodiscover(sim *s, struct evhttp_request *req, int port)
 {
-    size_t len;
-    char *body = body_of(req, &len);
-    xmlDoc *doc = xmlReadMemory(body, (int)len, "ad.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    free(body);
+    xmlDoc *doc = doc_of(req);
     xmlNode *env = doc ? xmlDocGetRootElement(doc) : NULL;
     xmlNode *action = named(named(env, "Header"), "Action");
     xmlChar *act = action ? xmlNodeGetContent(action) : NULL;

@@ -153,6 +153,18 @@ linked_of() { cb status | awk -v m="$1" '$2 == m {print $7}'; }
 FAILS=0
 # calm / stormy: around a step whose assertion counts exact requests, the
 # injected faults (IT_CHAOS) pause and resume.
+# streams_only CONF: only the stream can bring an Exchange change in (the
+# periodic resync an hour away), with short connections and a quick
+# heartbeat check, so that a test sees what streaming alone does.
+streams_only() {
+    cat >>"$1" <<CONF
+[coexistence]
+stream_minutes = 1
+heartbeat = 3
+debounce_ms = 200
+resync_interval = 3600
+CONF
+}
 calm() { [ -z "${IT_CHAOS:-}" ] || sim_control "chaos=0"; }
 stormy() { [ -z "${IT_CHAOS:-}" ] || sim_control "chaos=$IT_CHAOS"; }
 ok() { echo "ok   - $*"; }

@@ -4,13 +4,7 @@
 # converge with nothing lost and nothing doubled.
 [ "$(authority_of alice@example.org)" = exchange ] ||
     cb cutover --person "$ALICE" >/dev/null
-cat >>"$WORK/calbridge.conf" <<CONF
-[coexistence]
-stream_minutes = 1
-heartbeat = 3
-debounce_ms = 200
-resync_interval = 3600
-CONF
+streams_only "$WORK/calbridge.conf"
 sim_control "heartbeat=300&minute=2500"
 cb_bg sync >"$WORK/stream.out" 2>&1 &
 daemon=$!

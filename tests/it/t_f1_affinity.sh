@@ -12,13 +12,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done
 # shellcheck disable=SC2086
 AF=$(it_subenv affinity $AF_PEOPLE)
-cat >>"$AF/conf" <<CONF
-[coexistence]
-stream_minutes = 1
-heartbeat = 3
-debounce_ms = 200
-resync_interval = 3600
-CONF
+streams_only "$AF/conf"
 cba() { $B/calbridge -c "$AF/conf" "$@"; }
 for p in $AF_PEOPLE; do load home "${p%%,*}" >/dev/null; done
 cba sync --once >/dev/null 2>&1
