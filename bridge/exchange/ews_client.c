@@ -29,6 +29,8 @@ struct request {
     int token_retried;      /* a 401 met once: sent again with a fresh token */
     size_t max_answer;      /* bytes; a longer answer is refused unread */
     int once;               /* not idempotent (CreateItem): never re-sent */
+    size_t body_len, body_at;   /* a once request's body, read by libcurl */
+    int body_whole;         /* ... and handed to libcurl to its end */
     int too_big;
     CURL *easy;
     struct curl_slist *headers;
@@ -260,6 +262,51 @@ static void post_options(CURL *e, const config *cfg, const char *url, request *r
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->tls_verify ? 2L : 0L);
 }
 
+/* A once request's body goes through a read callback, so that libcurl
+ * cannot send it twice: its seek callback refuses to rewind a body already
+ * handed over whole. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    request *r = ud;
+    size_t n = r->body_len - r->body_at;
+    if (n > size * nitems) n = size * nitems;
+    memcpy(buf, r->body + r->body_at, n);
+    r->body_at += n;
+    if (r->body_at == r->body_len) r->body_whole = 1;
+    return n;
+}
+
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    request *r = ud;
+    if (r->body_whole || origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_FAIL;
+    r->body_at = 0;
+    return CURL_SEEKFUNC_OK;
+}
+
+/* libcurl sends a request again, unasked, when a reused connection closes
+ * before any answer ("Connection died, retrying a fresh connect"): what a
+ * load balancer cutting a CreateItem Exchange already applied looks like,
+ * and the item would be made twice. A fresh connection is not enough: NTLM
+ * and Negotiate authenticate a connection, so the request itself follows
+ * the handshake on a connection libcurl counts as reused. Hence the body
+ * is handed over once; a retry needs it again, fails, and the caller's
+ * recovery looks the tag up instead. */
+static void send_once(CURL *e, request *r)
+{
+    r->body_len = strlen(r->body);
+    r->body_at = 0;
+    r->body_whole = 0;
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+}
+
 static int start(ews_client *c, request *r)
 {
     const config *cfg = c->cfg;
@@ -275,6 +322,9 @@ static int start(ews_client *c, request *r)
         snprintf(cookie, sizeof cookie, "Cookie: X-BackEndOverrideCookie=%s", r->cookie);
         r->headers = curl_slist_append(r->headers, cookie);
     }
+    /* No "Expect: 100-continue" (libcurl's for a large body): IIS answers
+     * it, but a body held back for it is one more round trip. */
+    if (r->once) r->headers = curl_slist_append(r->headers, "Expect:");
     r->got_cookie[0] = '\0';
     cb_err te;
     if (set_auth(c, e, &r->headers, &te) != CB_OK) {
@@ -285,13 +335,7 @@ static int start(ews_client *c, request *r)
     r->too_big = 0;
     post_options(e, cfg, cfg->ews_url, r,
                  r->timeout_ms ? r->timeout_ms : (long)cfg->timeout_ms);
-    /* libcurl sends a request again, unasked, when a reused connection
-     * closes before any answer ("Connection died, retrying a fresh
-     * connect"): what a load balancer cutting a CreateItem Exchange already
-     * applied looks like, and the item would be made twice. A CreateItem
-     * therefore goes on a fresh connection, which libcurl never retries;
-     * its recovery looks the tag up instead. */
-    if (r->once) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    if (r->once) send_once(e, r);
     if (r->affinity) {
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
