@@ -17,26 +17,43 @@
 struct pg_source {
     PGconn *conn;
     char *dsn;
+    int prepared;           /* POLL_STMT exists on this connection */
 };
 
 /* Rows of owned calendars other than the scheduling inbox and the trash.
  * Objects trashed in place (TRASHED set) count as deleted. */
-static const char POLL_SQL[] =
-    "SELECT h.OWNER_UID, r.CALENDAR_RESOURCE_ID, r.RESOURCE_NAME, r.REVISION,"
-    "       r.DELETED OR o.RESOURCE_ID IS NULL, " OVERSIZE_OR_TEXT ","
-    "       extract(epoch FROM r.MODIFIED)"
-    "  FROM CALENDAR_HOME h"
-    "  JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
-    "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
-    "  LEFT JOIN CALENDAR_BIND b ON b.CALENDAR_HOME_RESOURCE_ID = r.CALENDAR_HOME_RESOURCE_ID"
-    "        AND b.CALENDAR_RESOURCE_ID = r.CALENDAR_RESOURCE_ID"
-    "  LEFT JOIN CALENDAR_OBJECT o ON o.CALENDAR_RESOURCE_ID = r.CALENDAR_RESOURCE_ID"
-    "        AND o.RESOURCE_NAME = r.RESOURCE_NAME AND NOT r.DELETED AND o.TRASHED IS NULL"
-    " WHERE h.OWNER_UID = ANY($1::text[]) AND h.STATUS = 0 AND r.REVISION > $2"
-    "   AND r.RESOURCE_NAME IS NOT NULL AND r.CALENDAR_RESOURCE_ID IS NOT NULL"
-    "   AND r.CALENDAR_RESOURCE_ID IS DISTINCT FROM hm.TRASH"
+#define POLL_ROWS \
+    "SELECT h.OWNER_UID, r.CALENDAR_RESOURCE_ID, r.RESOURCE_NAME, r.REVISION AS rev," \
+    "       r.DELETED OR o.RESOURCE_ID IS NULL, " OVERSIZE_OR_TEXT "," \
+    "       extract(epoch FROM r.MODIFIED)" \
+    "  FROM CALENDAR_HOME h" \
+    "  JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID" \
+    "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID" \
+    "  LEFT JOIN CALENDAR_BIND b ON b.CALENDAR_HOME_RESOURCE_ID = r.CALENDAR_HOME_RESOURCE_ID" \
+    "        AND b.CALENDAR_RESOURCE_ID = r.CALENDAR_RESOURCE_ID" \
+    "  LEFT JOIN CALENDAR_OBJECT o ON o.CALENDAR_RESOURCE_ID = r.CALENDAR_RESOURCE_ID" \
+    "        AND o.RESOURCE_NAME = r.RESOURCE_NAME AND NOT r.DELETED AND o.TRASHED IS NULL" \
+    " WHERE h.OWNER_UID = ANY($1::text[]) AND h.STATUS = 0 AND r.REVISION > $2::bigint" \
+    "   AND r.RESOURCE_NAME IS NOT NULL AND r.CALENDAR_RESOURCE_ID IS NOT NULL" \
+    "   AND r.CALENDAR_RESOURCE_ID IS DISTINCT FROM hm.TRASH" \
     "   AND (r.DELETED OR (b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'))"
-    " ORDER BY r.REVISION";
+
+/* The poll is one statement, prepared once, so an idle poll is one round
+ * trip: a single statement reads under one snapshot, the one
+ * txid_current_snapshot() reports, so the rows and the snapshot that
+ * decides the cursor agree as they did in a REPEATABLE READ transaction.
+ * Columns 0-6 are the rows (one row of NULLs when there are none), 7-9 the
+ * snapshot's xmin, xmax and CalendarServer's MIN-VALID-REVISION; nothing is
+ * read when the cursor is older than that (the caller rescans). */
+static const char POLL_SQL[] =
+    "WITH sn AS (SELECT txid_snapshot_xmin(t) AS xmin, txid_snapshot_xmax(t) AS xmax,"
+    "       COALESCE((SELECT CASE WHEN VALUE ~ '^[0-9]{1,18}$' THEN VALUE::bigint END"
+    "                   FROM CALENDARSERVER WHERE NAME = 'MIN-VALID-REVISION'), 1) AS min_valid"
+    "  FROM txid_current_snapshot() t)"
+    "SELECT c.*, sn.xmin, sn.xmax, sn.min_valid FROM sn LEFT JOIN LATERAL ("
+    POLL_ROWS "   AND $2::bigint + 1 >= sn.min_valid) c ON true"
+    " ORDER BY c.rev";
+#define POLL_STMT "calbridge_poll"
 
 static const char SCAN_SQL[] =
     "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME,"
@@ -66,6 +83,8 @@ static const char SNAPSHOT_SQL[] =
     "       COALESCE((SELECT VALUE FROM CALENDARSERVER"
     "                  WHERE NAME = 'MIN-VALID-REVISION'), '1')";
 
+static int session_start(pg_source *s, cb_err *err);
+
 int pg_source_open(const char *dsn, pg_source **out, cb_err *err)
 {
     *out = NULL;
@@ -77,6 +96,10 @@ int pg_source_open(const char *dsn, pg_source **out, cb_err *err)
     s->conn = PQconnectdb(dsn);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+        pg_source_close(s);
+        return CB_EIO;
+    }
+    if (session_start(s, err) != CB_OK) {
         pg_source_close(s);
         return CB_EIO;
     }
@@ -92,15 +115,6 @@ void pg_source_close(pg_source *s)
     free(s);
 }
 
-/* A connection lost since the last poll (server restart) is re-opened once. */
-static int ensure(pg_source *s, cb_err *err)
-{
-    if (PQstatus(s->conn) == CONNECTION_OK) return CB_OK;
-    PQreset(s->conn);
-    if (PQstatus(s->conn) == CONNECTION_OK) return CB_OK;
-    return cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
-}
-
 static int exec_ok(pg_source *s, const char *sql, cb_err *err)
 {
     PGresult *r = PQexec(s->conn, sql);
@@ -108,6 +122,24 @@ static int exec_ok(pg_source *s, const char *sql, cb_err *err)
     if (!ok) cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
     PQclear(r);
     return ok ? CB_OK : CB_EIO;
+}
+
+/* The reader never writes: its session says so to the server, once, where
+ * each read used to open a READ ONLY transaction. */
+static int session_start(pg_source *s, cb_err *err)
+{
+    s->prepared = 0;
+    return exec_ok(s, "SET default_transaction_read_only = on", err);
+}
+
+/* A connection lost since the last poll (server restart) is re-opened once;
+ * its session settings and prepared statement went with it. */
+static int ensure(pg_source *s, cb_err *err)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK) return CB_OK;
+    PQreset(s->conn);
+    if (PQstatus(s->conn) == CONNECTION_OK) return session_start(s, err);
+    return cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
 }
 
 /* {"a","b"}: every element quoted, so no owner UID can break the literal. */
@@ -151,6 +183,7 @@ static int collect(PGresult *r, pg_changes **out, long long *max_rev, cb_err *er
         return cb_errf(err, CB_ENOMEM, "out of memory");
     }
     for (int i = 0; i < n; i++) {
+        if (PQgetisnull(r, i, 0)) continue;   /* the poll's row when nothing changed */
         pg_change *ch = &c->v[c->n++];
         ch->owner_uid = strdup(PQgetvalue(r, i, 0));
         ch->calendar_id = atoll(PQgetvalue(r, i, 1));
@@ -177,7 +210,7 @@ static int begin_snapshot(pg_source *s, snap *sn, cb_err *err)
 {
     int rc = ensure(s, err);
     if (rc) return rc;
-    if ((rc = exec_ok(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))) return rc;
+    if ((rc = exec_ok(s, "BEGIN ISOLATION LEVEL REPEATABLE READ", err))) return rc;
     PGresult *r = PQexec(s->conn, SNAPSHOT_SQL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
@@ -207,28 +240,50 @@ static void advance(const pg_cursor *cur, const snap *sn, long long max_rev, pg_
     next->pending_xmax = max_rev > base ? sn->xmax : 0;
 }
 
+static PGresult *poll_exec(pg_source *s, const char *owners, const char *rev, cb_err *err)
+{
+    if (!s->prepared) {
+        PGresult *p = PQprepare(s->conn, POLL_STMT, POLL_SQL, 2, NULL);
+        s->prepared = PQresultStatus(p) == PGRES_COMMAND_OK;
+        if (!s->prepared) cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+        PQclear(p);
+        if (!s->prepared) return NULL;
+    }
+    const char *params[2] = {owners, rev};
+    PGresult *r = PQexecPrepared(s->conn, POLL_STMT, 2, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1 || PQnfields(r) != 10) {
+        cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
 int pg_source_poll(pg_source *s, const char *const *owners, size_t n,
                    const pg_cursor *cur, pg_changes **out, pg_cursor *next,
                    int *trimmed, cb_err *err)
 {
     *out = NULL;
     *trimmed = 0;
-    snap sn;
-    int rc = begin_snapshot(s, &sn, err);
+    int rc = ensure(s, err);
     if (rc) return rc;
-    if (cur->rev + 1 < sn.min_valid) {
-        *trimmed = 1;
-        exec_ok(s, "ROLLBACK", NULL);
-        return CB_OK;
-    }
     char *arr = owner_array(owners, n), rev[32];
     snprintf(rev, sizeof rev, "%lld", cur->rev);
-    PGresult *r = arr ? query(s, POLL_SQL, arr, rev, err) : NULL;
+    PGresult *r = arr ? poll_exec(s, arr, rev, err) : NULL;
     free(arr);
+    if (!r) {
+        if (!arr) cb_errf(err, CB_ENOMEM, "out of memory");
+        return arr ? CB_EIO : CB_ENOMEM;
+    }
+    snap sn = {atoll(PQgetvalue(r, 0, 7)), atoll(PQgetvalue(r, 0, 8)), atoll(PQgetvalue(r, 0, 9))};
+    if (cur->rev + 1 < sn.min_valid) {
+        *trimmed = 1;
+        PQclear(r);
+        return CB_OK;
+    }
     long long max_rev = cur->rev;
-    rc = r ? collect(r, out, &max_rev, err) : CB_EIO;
+    rc = collect(r, out, &max_rev, err);
     PQclear(r);
-    exec_ok(s, "ROLLBACK", NULL);
     if (rc == CB_OK) advance(cur, &sn, max_rev, next);
     return rc;
 }
