@@ -55,22 +55,34 @@ static const char POLL_SQL[] =
     " ORDER BY c.rev";
 #define POLL_STMT "calbridge_poll"
 
+/* A scan reads whole homes, so it is two statements that each read what
+ * they name once, matched in C: objects, and the revision rows of the same
+ * homes. As one join, a planner working from statistics taken before a
+ * home was loaded looped over a revisions index once per object, filtering
+ * the whole calendar each time (25 M rows for 5,000 objects, 3.8 s). */
 static const char SCAN_SQL[] =
     "SELECT h.OWNER_UID, o.CALENDAR_RESOURCE_ID, o.RESOURCE_NAME,"
-    "       COALESCE(r.REVISION, 0), false, " OVERSIZE_OR_TEXT ","
-    "       extract(epoch FROM COALESCE(r.MODIFIED, o.MODIFIED))"
+    "       0, false, " OVERSIZE_OR_TEXT ", extract(epoch FROM o.MODIFIED), h.RESOURCE_ID"
     "  FROM CALENDAR_HOME h"
     "  LEFT JOIN CALENDAR_HOME_METADATA hm ON hm.RESOURCE_ID = h.RESOURCE_ID"
     "  JOIN CALENDAR_BIND b ON b.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
     "       AND b.BIND_MODE = 0 AND b.CALENDAR_RESOURCE_NAME <> 'inbox'"
     "  JOIN CALENDAR_OBJECT o ON o.CALENDAR_RESOURCE_ID = b.CALENDAR_RESOURCE_ID"
     "       AND o.TRASHED IS NULL"
-    "  LEFT JOIN CALENDAR_OBJECT_REVISIONS r ON r.CALENDAR_HOME_RESOURCE_ID = h.RESOURCE_ID"
-    "       AND r.CALENDAR_RESOURCE_ID = o.CALENDAR_RESOURCE_ID"
-    "       AND r.RESOURCE_NAME = o.RESOURCE_NAME"
     " WHERE h.OWNER_UID = ANY($1::text[]) AND h.STATUS = 0"
     "   AND o.CALENDAR_RESOURCE_ID IS DISTINCT FROM hm.TRASH"
     " ORDER BY 1, 2, 3";
+
+/* The homes' revision rows, in the order rev_cmp searches them (bytes, not
+ * the database's collation). */
+static const char SCAN_REV_SQL[] =
+    "SELECT r.CALENDAR_HOME_RESOURCE_ID, r.CALENDAR_RESOURCE_ID, r.RESOURCE_NAME, r.REVISION,"
+    "       extract(epoch FROM r.MODIFIED)"
+    "  FROM CALENDAR_OBJECT_REVISIONS r"
+    " WHERE r.CALENDAR_HOME_RESOURCE_ID = ANY(ARRAY(SELECT RESOURCE_ID FROM CALENDAR_HOME"
+    "                                                WHERE OWNER_UID = ANY($1::text[])))"
+    "   AND r.CALENDAR_RESOURCE_ID IS NOT NULL AND r.RESOURCE_NAME IS NOT NULL"
+    " ORDER BY 1, 2, r.RESOURCE_NAME COLLATE \"C\"";
 
 static const char HEAD_SQL[] =
     "SELECT COALESCE(MAX(r.REVISION), 0) FROM CALENDAR_OBJECT_REVISIONS r"
@@ -288,6 +300,44 @@ int pg_source_poll(pg_source *s, const char *const *owners, size_t n,
     return rc;
 }
 
+typedef struct rev_key {
+    long long home, calendar;
+    const char *name;
+} rev_key;
+
+static int rev_cmp(const rev_key *a, const rev_key *b)
+{
+    if (a->home != b->home) return a->home < b->home ? -1 : 1;
+    if (a->calendar != b->calendar) return a->calendar < b->calendar ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* Gives each scanned object (objects' row i is c->v[i]) the revision and
+ * time of its row in revs, found by binary search; one without a row keeps
+ * revision 0 and the object's own time. */
+static void join_revisions(PGresult *objects, PGresult *revs, pg_changes *c)
+{
+    int n = PQntuples(revs);
+    for (size_t i = 0; i < c->n; i++) {
+        rev_key k = {atoll(PQgetvalue(objects, (int)i, 7)), c->v[i].calendar_id,
+                     c->v[i].resource_name};
+        int lo = 0, hi = n;
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            rev_key m = {atoll(PQgetvalue(revs, mid, 0)), atoll(PQgetvalue(revs, mid, 1)),
+                         PQgetvalue(revs, mid, 2)};
+            int d = rev_cmp(&m, &k);
+            if (!d) {
+                c->v[i].revision = atoll(PQgetvalue(revs, mid, 3));
+                c->v[i].modified = atof(PQgetvalue(revs, mid, 4));
+                break;
+            }
+            if (d < 0) lo = mid + 1;
+            else hi = mid;
+        }
+    }
+}
+
 int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
                    pg_changes **out, pg_cursor *next, cb_err *err)
 {
@@ -297,12 +347,15 @@ int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
     if (rc) return rc;
     char *arr = owner_array(owners, n);
     PGresult *r = arr ? query(s, SCAN_SQL, arr, NULL, err) : NULL;
-    PGresult *h = r ? query(s, HEAD_SQL, arr, NULL, err) : NULL;
+    PGresult *rv = r ? query(s, SCAN_REV_SQL, arr, NULL, err) : NULL;
+    PGresult *h = rv ? query(s, HEAD_SQL, arr, NULL, err) : NULL;
     free(arr);
     long long ignored = 0;
-    rc = r && h ? collect(r, out, &ignored, err) : CB_EIO;
+    rc = h ? collect(r, out, &ignored, err) : CB_EIO;
+    if (rc == CB_OK) join_revisions(r, rv, *out);
     long long head = h ? atoll(PQgetvalue(h, 0, 0)) : 0;
     PQclear(r);
+    PQclear(rv);
     PQclear(h);
     exec_ok(s, "ROLLBACK", NULL);
     if (rc == CB_OK) {
@@ -422,30 +475,41 @@ int pg_cursor_parse(const char *text, pg_cursor *c)
                    c->rev >= 0 ? 0 : -1;
 }
 
+static int explain_into(pg_source *s, const char *title, const char *sql, const char *owners,
+                        const char *rev, sbuf *b, cb_err *err)
+{
+    sbuf q;
+    sbuf_init(&q);
+    sbuf_cat(&q, "EXPLAIN ");
+    sbuf_cat(&q, sql);
+    PGresult *r = q.s ? query(s, q.s, owners, rev, err) : NULL;
+    sbuf_free(&q);
+    if (!r) return CB_EIO;
+    sbuf_cat(b, title);
+    for (int i = 0; i < PQntuples(r); i++) {
+        sbuf_cat(b, PQgetvalue(r, i, 0));
+        sbuf_cat(b, "\n");
+    }
+    PQclear(r);
+    return CB_OK;
+}
+
 int pg_source_explain(pg_source *s, const char *const *owners, size_t n, long long rev,
                       char **out, cb_err *err)
 {
     *out = NULL;
     int rc = ensure(s, err);
     if (rc) return rc;
-    char *arr = owner_array(owners, n);
-    sbuf sql;
-    sbuf_init(&sql);
-    sbuf_cat(&sql, "EXPLAIN ");
-    sbuf_cat(&sql, POLL_SQL);
-    char revs[32];
+    char *arr = owner_array(owners, n), revs[32];
     snprintf(revs, sizeof revs, "%lld", rev);
-    PGresult *r = arr && sql.s ? query(s, sql.s, arr, revs, err) : NULL;
-    free(arr);
-    sbuf_free(&sql);
-    if (!r) return CB_EIO;
     sbuf b;
     sbuf_init(&b);
-    for (int i = 0; i < PQntuples(r); i++) {
-        sbuf_cat(&b, PQgetvalue(r, i, 0));
-        sbuf_cat(&b, "\n");
-    }
-    PQclear(r);
-    *out = sbuf_take(&b);
-    return *out ? CB_OK : cb_errf(err, CB_ENOMEM, "out of memory");
+    rc = arr ? explain_into(s, "change poll plan:\n", POLL_SQL, arr, revs, &b, err) : CB_ENOMEM;
+    if (rc == CB_OK)
+        rc = explain_into(s, "rescan plan (revision rows):\n", SCAN_REV_SQL, arr, NULL, &b, err);
+    free(arr);
+    if (rc == CB_ENOMEM) cb_errf(err, CB_ENOMEM, "out of memory");
+    if (rc == CB_OK && !(*out = sbuf_take(&b))) rc = cb_errf(err, CB_ENOMEM, "out of memory");
+    sbuf_free(&b);
+    return rc;
 }

@@ -86,8 +86,8 @@ void pg_changes_free(pg_changes *c);
 void pg_cursor_format(const pg_cursor *c, char *buf, size_t size);
 int pg_cursor_parse(const char *text, pg_cursor *c);
 
-/* The EXPLAIN text of the poll query from revision rev, for the README and
- * the plan test. */
+/* The EXPLAIN text of the poll query from revision rev and of the rescan's
+ * revision rows, each under a heading, for the README and the plan tests. */
 int pg_source_explain(pg_source *s, const char *const *owners, size_t n,
                       long long rev, char **out, cb_err *err);
 

@@ -376,7 +376,7 @@ static void print_plan(app *a)
         store_abort(t);
     }
     if (pg_source_explain(pg, owners, a->people->n, cur.rev, &text, &e) == CB_OK)
-        printf("change poll plan:\n%s", text);
+        fputs(text, stdout);
     else
         fail("plan", &e);
     free(text);
@@ -443,7 +443,7 @@ static int cmd_status(const char *conf, int argc, char **argv)
     if (argc > 1 && !plan && !conflicts) {
         printf("usage: calbridge [-c FILE] status [--plan | --conflicts]\n\nPrints the people "
                "with their authority and linked items, the Apple cursor,\npending intents and "
-               "the last error. --plan also prints PostgreSQL's plan\nfor the change poll; "
+               "the last error. --plan also prints PostgreSQL's plans\nfor the change poll and the rescan; "
                "--conflicts lists the edits made on a mirror side\nthat were overwritten by "
                "the authoritative version.\n");
         return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
