@@ -125,6 +125,9 @@ typedef struct side_ops {
     side_id half;           /* which half of a link it fills */
     int per_person;         /* 1: one cursor per person (read gets n = 1);
                              * 0: one cursor for everyone */
+    int pages_finite;       /* 1: each page of a read moves strictly on (a
+                             * keyset), so a long read is not cut after
+                             * RECONCILE_MAX_PAGES pages */
 
     /* Changes of people pp (n of them) since cursor (NULL or "": a full
      * read). done gets a page (the caller frees it, side_page_free) or

@@ -80,13 +80,6 @@ static int parse_line(people *p, char *line, const char *name, int lineno,
                        "%s:%d: kind '%s' must be user, room or resource",
                        name, lineno, f[3]);
     for (char *c = f[1]; *c; c++) *c = (char)tolower((unsigned char)*c);
-    const person *dup = people_by_uid(p, f[0]);
-    if (dup)
-        return cb_errf(err, CB_EINVAL, "%s:%d: owner_uid %s is listed twice",
-                       name, lineno, f[0]);
-    if (people_by_smtp(p, f[1]))
-        return cb_errf(err, CB_EINVAL, "%s:%d: mailbox %s is listed twice",
-                       name, lineno, f[1]);
     person *v = realloc(p->v, (p->n + 1) * sizeof *v);
     if (!v) return cb_errf(err, CB_ENOMEM, "%s:%d: out of memory", name, lineno);
     p->v = v;
@@ -95,9 +88,59 @@ static int parse_line(people *p, char *line, const char *name, int lineno,
     np->smtp = strdup(f[1]);
     np->wave = (int)wave;
     np->kind = kind;
+    np->line = lineno;
     p->n++;
     if (!np->owner_uid || !np->smtp)
         return cb_errf(err, CB_ENOMEM, "%s:%d: out of memory", name, lineno);
+    return CB_OK;
+}
+
+static int by_uid_cmp(const void *a, const void *b)
+{
+    const person *x = *(person *const *)a, *y = *(person *const *)b;
+    int d = strcmp(x->owner_uid, y->owner_uid);
+    return d ? d : x->line - y->line;
+}
+
+static int by_smtp_cmp(const void *a, const void *b)
+{
+    const person *x = *(person *const *)a, *y = *(person *const *)b;
+    int d = strcasecmp(x->smtp, y->smtp);
+    return d ? d : x->line - y->line;
+}
+
+/* The first line (in the file's order) that repeats an earlier one's key,
+ * or NULL; v is sorted by key, then line. */
+static const person *repeated(person **v, size_t n, int (*same)(const char *, const char *),
+                              int uid)
+{
+    const person *first = NULL;
+    for (size_t i = 1; i < n; i++) {
+        const char *a = uid ? v[i - 1]->owner_uid : v[i - 1]->smtp;
+        const char *b = uid ? v[i]->owner_uid : v[i]->smtp;
+        if (!same(a, b) && (!first || v[i]->line < first->line)) first = v[i];
+    }
+    return first;
+}
+
+/* Sorted indexes, and the map's repeated keys refused. */
+static int index_people(people *p, const char *name, cb_err *err)
+{
+    if (!p->n) return CB_OK;
+    p->by_uid = malloc(p->n * sizeof *p->by_uid);
+    p->by_smtp = malloc(p->n * sizeof *p->by_smtp);
+    if (!p->by_uid || !p->by_smtp) return cb_errf(err, CB_ENOMEM, "%s: out of memory", name);
+    for (size_t i = 0; i < p->n; i++) p->by_uid[i] = p->by_smtp[i] = &p->v[i];
+    qsort(p->by_uid, p->n, sizeof *p->by_uid, by_uid_cmp);
+    qsort(p->by_smtp, p->n, sizeof *p->by_smtp, by_smtp_cmp);
+    const person *u = repeated(p->by_uid, p->n, strcmp, 1);
+    const person *m = repeated(p->by_smtp, p->n, strcasecmp, 0);
+    if (u && (!m || u->line <= m->line))
+        return cb_errf(err, CB_EINVAL, "%s:%d: owner_uid %s is listed twice", name, u->line,
+                       u->owner_uid);
+    if (m)
+        return cb_errf(err, CB_EINVAL, "%s:%d: mailbox %s is listed twice", name, m->line,
+                       m->smtp);
     return CB_OK;
 }
 
@@ -126,6 +169,7 @@ int people_parse(const char *text, const char *name, people **out, cb_err *err)
         rc = parse_line(p, t, name, lineno, err);
     }
     free(copy);
+    if (rc == CB_OK) rc = index_people(p, name, err);
     if (rc != CB_OK) {
         people_free(p);
         return rc;
@@ -183,22 +227,42 @@ void people_free(people *p)
         free(p->v[i].smtp);
     }
     free(p->v);
+    free(p->by_uid);
+    free(p->by_smtp);
     free(p);
+}
+
+/* A binary search of index (NULL: a map built by hand, searched in
+ * full) by cmp on the key field. */
+static const person *find(const people *p, person *const *index, const char *key, int uid)
+{
+    int (*cmp)(const char *, const char *) = uid ? strcmp : strcasecmp;
+    if (!p) return NULL;
+    if (!index) {
+        for (size_t i = 0; i < p->n; i++)
+            if (!cmp(uid ? p->v[i].owner_uid : p->v[i].smtp, key)) return &p->v[i];
+        return NULL;
+    }
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = cmp(uid ? index[mid]->owner_uid : index[mid]->smtp, key);
+        if (!d) return index[mid];
+        if (d < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
 }
 
 const person *people_by_uid(const people *p, const char *owner_uid)
 {
-    for (size_t i = 0; p && i < p->n; i++)
-        if (!strcmp(p->v[i].owner_uid, owner_uid)) return &p->v[i];
-    return NULL;
+    return find(p, p ? p->by_uid : NULL, owner_uid, 1);
 }
 
 const person *people_by_smtp(const people *p, const char *smtp)
 {
     if (!strncasecmp(smtp, "mailto:", 7)) smtp += 7;
-    for (size_t i = 0; p && i < p->n; i++)
-        if (!strcasecmp(p->v[i].smtp, smtp)) return &p->v[i];
-    return NULL;
+    return find(p, p ? p->by_smtp : NULL, smtp, 0);
 }
 
 const char *person_kind_name(person_kind k)

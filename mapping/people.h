@@ -21,11 +21,15 @@ typedef struct person {
     char *smtp;        /* lower-cased */
     int wave;
     person_kind kind;
+    int line;          /* where the map lists it */
 } person;
 
 typedef struct people {
     person *v;
     size_t n;
+    /* v sorted by owner_uid and by smtp, so that a look-up is a binary
+     * search (10,000 people are looked up per event and per link). */
+    person **by_uid, **by_smtp;
 } people;
 
 /* Parses text (name is used in messages). On success *out owns everything;
@@ -34,6 +38,7 @@ int people_parse(const char *text, const char *name, people **out, cb_err *err);
 int people_load(const char *path, people **out, cb_err *err);
 void people_free(people *p);
 
+/* O(log n); NULL when absent. */
 const person *people_by_uid(const people *p, const char *owner_uid);
 /* Case-insensitive; accepts "mailto:" prefixed addresses. */
 const person *people_by_smtp(const people *p, const char *smtp);

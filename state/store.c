@@ -284,8 +284,15 @@ int store_link_each(store_txn *t,
                     int (*fn)(void *ud, const char *key, const link_rec *l),
                     void *ud, cb_err *err)
 {
+    return store_link_each_prefix(t, "", fn, ud, err);
+}
+
+int store_link_each_prefix(store_txn *t, const char *prefix,
+                           int (*fn)(void *ud, const char *key, const link_rec *l),
+                           void *ud, cb_err *err)
+{
     struct link_walk w = {fn, ud};
-    return walk(t, t->s->links, "", link_step, &w, err);
+    return walk(t, t->s->links, prefix, link_step, &w, err);
 }
 
 int store_intent_put(store_txn *t, const intent_rec *in, cb_err *err)

@@ -74,6 +74,12 @@ int store_link_each(store_txn *t,
                     int (*fn)(void *ud, const char *key, const link_rec *l),
                     void *ud, cb_err *err);
 
+/* The same over the links whose keys start with prefix ("owner/": one
+ * person's), in key order. */
+int store_link_each_prefix(store_txn *t, const char *prefix,
+                           int (*fn)(void *ud, const char *key, const link_rec *l),
+                           void *ud, cb_err *err);
+
 /* How many links an owner's source keys ("owner/...") have. */
 int store_link_count(store_txn *t, const char *owner, long *n, cb_err *err);
 

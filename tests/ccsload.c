@@ -9,6 +9,9 @@
  *   ccsload -d DSN delete OWNER_UID RESOURCE_NAME...  (one transaction)
  *   ccsload -d DSN bulk OWNER_UID COUNT [PREFIX]
  *       COUNT generated one-hour events, committed in batches of 500
+ *   ccsload -d DSN homes -    (OWNER_UID ignored: "-")
+ *       a home as `home` makes it for each owner UID read from standard
+ *       input, one a line, in one transaction; prints "UID CALENDAR_ID"
  *
  * Objects are written by the bridge's own pg_sink (see bridge/pg_sink.h),
  * which writes them as CalendarServer does; this program only plays the
@@ -175,10 +178,26 @@ static int cmd_bulk(const char *owner, int count, const char *prefix)
     return 0;
 }
 
+static int cmd_homes(void)
+{
+    cb_err e;
+    char line[256];
+    check(pg_sink_begin(db, &e), &e);
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!*line) continue;
+        long long cal;
+        check(pg_sink_home(db, line, &cal, &e), &e);
+        printf("%s %lld\n", line, cal);
+    }
+    check(pg_sink_commit(db, &e), &e);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5 || strcmp(argv[1], "-d")) {
-        fprintf(stderr, "usage: ccsload -d DSN home|put|delete|bulk OWNER_UID [ARGS]\n");
+        fprintf(stderr, "usage: ccsload -d DSN home|homes|put|delete|bulk OWNER_UID [ARGS]\n");
         return 2;
     }
     cb_err e;
@@ -196,6 +215,7 @@ int main(int argc, char **argv)
         rc = 0;
     } else if (!strcmp(cmd, "put") && argc >= 6) rc = cmd_put(owner, argv[5], argc > 6 ? argv[6] : NULL);
     else if (!strcmp(cmd, "delete") && argc >= 6) rc = cmd_delete(owner, argv + 5, argc - 5);
+    else if (!strcmp(cmd, "homes")) rc = cmd_homes();
     else if (!strcmp(cmd, "bulk") && argc >= 6) rc = cmd_bulk(owner, atoi(argv[5]), argc > 6 ? argv[6] : "bulk");
     else fprintf(stderr, "ccsload: bad command\n");
     pg_sink_close(db);

@@ -44,10 +44,12 @@ pg_stop() {
     as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
 }
 
-# A restart as an administrator would do it: connections are cut.
+# A restart as an administrator would do it: connections are cut. The
+# server goes on logging where it did (a test reads that log).
 pg_restart() {
     dir=$1
-    as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast -w restart >/dev/null 2>&1
+    as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/sock/server.log" -m fast -w restart \
+        >/dev/null 2>&1
 }
 
 pg_psql() {

@@ -62,10 +62,23 @@ int pg_source_poll(pg_source *s, const char *const *owners, size_t n,
                    const pg_cursor *cur, pg_changes **out, pg_cursor *next,
                    int *trimmed, cb_err *err);
 
-/* Every live calendar object of owners (deleted = 0), and the cursor that
- * follows this state. Used for the first sync and after trimming. */
-int pg_source_scan(pg_source *s, const char *const *owners, size_t n,
-                   pg_changes **out, pg_cursor *next, cb_err *err);
+/* A scan: every live calendar object (deleted = 0) of owners, read page
+ * by page for the first sync and after trimming. scan_begin gives the
+ * cursor to store once every page is carried; each scan_page then reads up
+ * to limit objects after pos, in owner order (owners sorted by strcmp),
+ * moves pos to the last one read and sets *end after the last owner's
+ * last object. A pos can be stored and read back (pg_scan_format/parse)
+ * to go on after a restart. */
+typedef struct pg_scan_pos {
+    char owner[256];          /* "" before the first owner */
+    long long calendar;       /* the last object read: its calendar, */
+    char name[1024];          /* and its resource name */
+} pg_scan_pos;
+
+int pg_source_scan_begin(pg_source *s, const char *const *owners, size_t n, pg_cursor *after,
+                         cb_err *err);
+int pg_source_scan_page(pg_source *s, const char *const *owners, size_t n, pg_scan_pos *pos,
+                        size_t limit, pg_changes **out, int *end, cb_err *err);
 
 /* The current state of one object as a one-change list (deleted = 1 and
  * revision 0 when it no longer exists). Used to write an event again. */
@@ -85,6 +98,11 @@ void pg_changes_free(pg_changes *c);
 /* "rev pending_rev pending_xmax" and back; parse returns -1 on bad text. */
 void pg_cursor_format(const pg_cursor *c, char *buf, size_t size);
 int pg_cursor_parse(const char *text, pg_cursor *c);
+
+/* A scan under way as a cursor ("scan ..."), and back; parse returns -1
+ * on text that is not one. */
+void pg_scan_format(const pg_cursor *after, const pg_scan_pos *pos, char *buf, size_t size);
+int pg_scan_parse(const char *text, pg_cursor *after, pg_scan_pos *pos);
 
 /* The EXPLAIN text of the poll query from revision rev and of the rescan's
  * revision rows, each under a heading, for the README and the plan tests. */

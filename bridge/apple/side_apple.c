@@ -66,6 +66,30 @@ static int change_of(const side_apple *sa, const pg_change *pc, side_change *c)
     return CB_OK;
 }
 
+/* Objects a scan reads in one page: its memory, not the home's size,
+ * bounds what a first sync holds at once. */
+#define SCAN_PAGE 1000
+
+static int cmp_owner(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One page of a scan, started (full: from the beginning) or continued; the
+ * cursor goes on with the scan until its end, then is the poll's. */
+static int scan_read(side_apple *sa, const char **owners, size_t n, int full, pg_cursor *after,
+                     pg_scan_pos *pos, pg_changes **ch, char *cursor, size_t size, int *last,
+                     cb_err *e)
+{
+    qsort(owners, n, sizeof *owners, cmp_owner);
+    int rc = full ? pg_source_scan_begin(sa->src, owners, n, after, e) : CB_OK;
+    if (rc == CB_OK) rc = pg_source_scan_page(sa->src, owners, n, pos, SCAN_PAGE, ch, last, e);
+    if (rc != CB_OK) return rc;
+    if (*last) pg_cursor_format(after, cursor, size);
+    else pg_scan_format(after, pos, cursor, size);
+    return CB_OK;
+}
+
 static int apple_read(side *s, const person *const *pp, size_t n, const char *cursor,
                       side_read_fn done, void *ud, cb_err *err)
 {
@@ -74,13 +98,18 @@ static int apple_read(side *s, const person *const *pp, size_t n, const char *cu
     if (!owners) return cb_errf(err, CB_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) owners[i] = pp[i]->owner_uid;
     pg_cursor cur, next;
+    pg_scan_pos pos = {.owner = ""};
     pg_changes *ch = NULL;
-    int trimmed = 0, rc = CB_OK;
+    int trimmed = 0, last = 1, rc = CB_OK;
     cb_err e = {0};
+    char buf[1500];
     int have = cursor && pg_cursor_parse(cursor, &cur) == 0;
+    int scanning = !have && cursor && pg_scan_parse(cursor, &next, &pos) == 0;
     if (have) rc = pg_source_poll(sa->src, owners, n, &cur, &ch, &next, &trimmed, &e);
-    int full = !have || trimmed;
-    if (rc == CB_OK && full) rc = pg_source_scan(sa->src, owners, n, &ch, &next, &e);
+    int full = (!have && !scanning) || trimmed;
+    if (rc == CB_OK && have && !full) pg_cursor_format(&next, buf, sizeof buf);
+    if (rc == CB_OK && (full || scanning))
+        rc = scan_read(sa, owners, n, full, &next, &pos, &ch, buf, sizeof buf, &last, &e);
     free(owners);
     side_page *pg = rc == CB_OK ? calloc(1, sizeof *pg) : NULL;
     if (rc == CB_OK && (!pg || !(pg->v = calloc(ch->n + 1, sizeof *pg->v))))
@@ -90,9 +119,10 @@ static int apple_read(side *s, const person *const *pp, size_t n, const char *cu
             cb_errf(&e, rc, "out of memory");
     pg_changes_free(ch);
     if (rc == CB_OK) {
-        char buf[96];
-        pg_cursor_format(&next, buf, sizeof buf);
-        pg->last = 1;
+        pg->last = last;
+        /* Only a scan's first page says full: the engine's record of what a
+         * full read listed starts there (one continued after a restart is
+         * not full, and deletes nothing it did not list). */
         pg->full = full;
         if (!(pg->cursor = strdup(buf))) rc = cb_errf(&e, CB_ENOMEM, "out of memory");
     }
@@ -258,7 +288,7 @@ static void apple_close(side *s)
 }
 
 static const side_ops APPLE_OPS = {
-    .name = "Apple", .half = SIDE_APPLE, .per_person = 0,
+    .name = "Apple", .half = SIDE_APPLE, .per_person = 0, .pages_finite = 1,
     .read = apple_read, .fetch = apple_fetch, .apply = apple_apply,
     .find_tag = apple_find_tag, .place = apple_place, .covers = apple_covers,
     .subscribe = NULL, .unsubscribe = NULL, .check = apple_check, .close = apple_close,

@@ -287,11 +287,14 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 /* libcurl sends a request again, unasked, when a reused connection closes
  * before any answer ("Connection died, retrying a fresh connect"): what a
  * load balancer cutting a CreateItem Exchange already applied looks like,
- * and the item would be made twice. A fresh connection is not enough: NTLM
- * and Negotiate authenticate a connection, so the request itself follows
- * the handshake on a connection libcurl counts as reused. Hence the body
- * is handed over once; a retry needs it again, fails, and the caller's
- * recovery looks the tag up instead. */
+ * and the item would be made twice. A fresh connection per CreateItem did
+ * not prevent it: NTLM and Negotiate authenticate a connection, so the
+ * request follows the handshake on a connection libcurl counts as reused.
+ * Hence the body is handed over once: a retry after it was sent needs it
+ * again, fails, and the caller's recovery looks the tag up instead; a
+ * retry before any byte was sent (a kept connection the server had closed)
+ * goes through. So a CreateItem may use a kept connection like any
+ * request (no TCP, TLS or NTLM handshake per batch). */
 static void send_once(CURL *e, request *r)
 {
     r->body_len = strlen(r->body);
@@ -304,7 +307,6 @@ static void send_once(CURL *e, request *r)
     curl_easy_setopt(e, CURLOPT_READDATA, r);
     curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
     curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
-    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 }
 
 static int start(ews_client *c, request *r)

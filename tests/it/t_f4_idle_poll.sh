@@ -15,10 +15,14 @@ idle=$!
 for _ in $(seq 100); do calendar_items ida@example.org | grep -q . && break; sleep 0.1; done
 sleep 1   # the first cycle's own reads and writes are done
 mark=$(($(wc -l <"$PGLOG") + 1))
-sleep 3   # about 15 polls at 200 ms
+for _ in $(seq 150); do   # 5 polls at 200 ms, or a cycle's other work first
+    [ "$(statements "$mark" | grep -c 'execute calbridge_poll')" -ge 5 ] && break
+    sleep 0.1
+done
 statements "$mark" >"$ID/idle.sql"
 polls=$(grep -c 'execute calbridge_poll' "$ID/idle.sql")
 check "idle polls ran" "$((polls >= 5))" 1
+[ "$polls" -ge 5 ] || tail -20 "$ID/out"
 check "each of them one prepared statement, and nothing else was sent" "$(grep -vc 'execute calbridge_poll' "$ID/idle.sql")" 0
 # And a change still arrives through it.
 load put "$IDU" "$SHARED/ccs/ics/AnotherEvent.ics" ida-another.ics

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../mapping/people.h"
@@ -57,6 +58,41 @@ static void reports_bad_lines_with_numbers(void **st)
     expect_error("a,b@c.d,1,user\na,e@c.d,1,user\n", "m.csv:2: owner_uid a is listed twice");
     expect_error("a,b@c.d,1,user\nb,B@c.d,1,user\n", "m.csv:2: mailbox b@c.d is listed twice");
     expect_error(",b@c.d,1,user\n", "m.csv:1: owner_uid is empty");
+    /* The earlier of two repeats is named, whichever key repeats. */
+    expect_error("a,x@c.d,1,user\nb,y@c.d,1,user\nc,X@c.d,1,user\nb,z@c.d,1,user\n",
+                 "m.csv:3: mailbox x@c.d is listed twice");
+}
+
+/* 10,000 people, listed in no order: each found by either key, and a
+ * repeat far from its first line still named by its own line. */
+static void finds_everyone_of_a_large_map(void **st)
+{
+    (void)st;
+    enum { N = 10000 };
+    static char csv[N * 48 + 64];
+    size_t at = 0;
+    for (int i = 0; i < N; i++) {
+        int k = (i * 7919) % N;   /* a permutation: the file is not sorted */
+        at += (size_t)snprintf(csv + at, sizeof csv - at, "U-%05d,P%05d@Example.org,1,user\n", k, k);
+    }
+    people *p;
+    cb_err e = {0};
+    assert_int_equal(people_parse(csv, "m.csv", &p, &e), CB_OK);
+    assert_int_equal(p->n, N);
+    for (int k = 0; k < N; k++) {
+        char uid[16], smtp[32];
+        snprintf(uid, sizeof uid, "U-%05d", k);
+        snprintf(smtp, sizeof smtp, "mailto:p%05d@EXAMPLE.org", k);
+        const person *a = people_by_uid(p, uid), *b = people_by_smtp(p, smtp);
+        assert_non_null(a);
+        assert_ptr_equal(a, b);
+        assert_string_equal(a->owner_uid, uid);
+    }
+    assert_null(people_by_uid(p, "U-10000"));
+    assert_null(people_by_smtp(p, "p10000@example.org"));
+    people_free(p);
+    snprintf(csv + at, sizeof csv - at, "X-1,p00042@example.org,1,user\n");
+    expect_error(csv, "m.csv:10001: mailbox p00042@example.org is listed twice");
 }
 
 static void missing_file_is_an_error(void **st)
@@ -74,6 +110,7 @@ int main(void)
         cmocka_unit_test(parses_valid_map),
         cmocka_unit_test(parses_map_with_bom),
         cmocka_unit_test(reports_bad_lines_with_numbers),
+        cmocka_unit_test(finds_everyone_of_a_large_map),
         cmocka_unit_test(missing_file_is_an_error),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
