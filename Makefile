@@ -38,7 +38,8 @@ FUZZ_SECONDS ?= 300
 
 .SECONDARY:
 .PHONY: all deps check unit unit-asan it it-v66 it-v66-chaos it-asan it-chaos fuzz fuzz-short torture demo bench env env-stop clean
-all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(B)/revorder $(UNITS:%=$(B)/%)
+all: $(B)/calbridge $(B)/ewssim $(B)/ccsload $(B)/bothsides $(B)/revorder $(B)/readparse \
+     $(UNITS:%=$(B)/%)
 
 deps:
 	@tests/install-deps.sh
@@ -65,6 +66,10 @@ $(B)/ccsload: $(B)/tests/ccsload.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/revorder: $(B)/tests/revorder.o $(LIBOBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# make bench's floor: reading and parsing alone (tests/readparse.c).
+$(B)/readparse: $(B)/tests/readparse.o $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/bothsides: $(B)/tests/bothsides.o $(MAPPING:%.c=$(B)/%.o)

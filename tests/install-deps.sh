@@ -7,6 +7,7 @@ PKGS="build-essential pkg-config libpq-dev libical-dev libcurl4-openssl-dev
 libxml2-dev libxml2-utils libevent-dev liblmdb-dev lmdb-utils libinih-dev libcmocka-dev
 libjansson-dev libssl-dev
 unicode-cldr-core tzdata postgresql postgresql-client python3 python3-exchangelib
+python3-icalendar python3-psycopg2
 clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

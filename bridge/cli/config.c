@@ -392,7 +392,9 @@ int config_load(const char *path, config **out, cb_err *err)
     *out = NULL;
     config *c = calloc(1, sizeof *c);
     if (!c) return cb_errf(err, CB_ENOMEM, "out of memory");
-    c->poll_interval_ms = 5000;
+    /* An idle poll is one prepared statement (pg_source.c): once a second
+     * costs PostgreSQL little and keeps Apple -> Exchange within seconds. */
+    c->poll_interval_ms = 1000;
     c->impersonation = 1;
     c->tls_verify = 1;
     c->batch_size = 10;
@@ -402,7 +404,7 @@ int config_load(const char *path, config **out, cb_err *err)
     c->mass_delete_min = 10;
     c->stream_minutes = 29;
     c->heartbeat_ms = 90000;   /* twice Exchange's 45 s heartbeat, as Microsoft's client */
-    c->debounce_ms = 2000;
+    c->debounce_ms = 500;   /* a burst of notifications is one read still */
     c->resync_interval_ms = 900000;
     c->reconcile_interval_s = 86400;
     c->server_version = strdup("Exchange2016");

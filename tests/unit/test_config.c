@@ -58,7 +58,8 @@ static void loads_valid_config(void **st)
     assert_string_equal(c->secret, "s3cret");
     assert_int_equal(c->batch_size, 20);
     assert_int_equal(c->impersonation, 1);
-    assert_int_equal(c->poll_interval_ms, 5000);
+    assert_int_equal(c->poll_interval_ms, 1000);
+    assert_int_equal(c->debounce_ms, 500);
     assert_string_equal(c->server_version, "Exchange2016");
     config_free(c);
 }
