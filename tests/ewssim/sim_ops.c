@@ -1,5 +1,6 @@
 #include "sim_ops.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ typedef struct sim_item {
     size_t nocc;
     long long mtime;        /* LastModifiedTime, UTC seconds */
     size_t pos;             /* its index in sim_store.items */
+    unsigned long long mhash;   /* of mailbox: a folder listing skips other
+                                 * mailboxes' items without reading their name */
 } sim_item;
 
 typedef struct sim_change {
@@ -85,6 +88,14 @@ sim_store *sim_store_new(const sim_zones *tz)
 }
 
 static void item_free(sim_item *it);
+
+/* FNV-1a of a mailbox name as Exchange compares them (case-insensitive). */
+static unsigned long long mailbox_hash(const char *m)
+{
+    unsigned long long h = 14695981039346656037ULL;
+    for (; *m; m++) h = (h ^ (unsigned char)tolower((unsigned char)*m)) * 1099511628211ULL;
+    return h;
+}
 
 /* A series' exceptions and deletions are gone (a new pattern, or the item). */
 static void occ_clear(sim_item *it)
@@ -465,6 +476,7 @@ static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
         snprintf(it->id, sizeof it->id, "AAMkAGsim%012lxAAA=", s->next_id++);
         it->ck = s->next_ck++;
         it->mailbox = strdup(mailbox);
+        it->mhash = mailbox_hash(mailbox);
         snprintf(it->folder, sizeof it->folder, "%s", folder);
         for (xmlNode *f = c->children; f; f = f->next)
             if (f->type == XML_ELEMENT_NODE) set_field(it, f);
@@ -1045,18 +1057,18 @@ static void list_current(sim_store *s, const char *mailbox, const char *folder, 
 {
     sim_buf ch;
     sim_buf_init(&ch);
-    long seen = 0, n = 0;
-    for (size_t i = 0; i < s->n && n < max; i++) {
+    long more = 0, n = 0;   /* more: every item of the folder */
+    unsigned long long h = mailbox_hash(mailbox);
+    for (size_t i = 0; i < s->n; i++) {
         sim_item *it = s->items[i];
-        if (strcmp(it->mailbox, mailbox) || strcmp(it->folder, folder) || seen++ < listed) continue;
+        if (it->mhash != h || strcmp(it->mailbox, mailbox) || strcmp(it->folder, folder) ||
+            more++ < listed || n >= max)
+            continue;
         sim_buf_cat(&ch, "<t:Create>");
         write_id(it, &ch);
         sim_buf_cat(&ch, "</t:Create>");
         n++;
     }
-    long more = 0;
-    for (size_t i = 0; i < s->n; i++)
-        more += !strcmp(s->items[i]->mailbox, mailbox) && !strcmp(s->items[i]->folder, folder);
     char st[64];
     if (listed + n < more) snprintf(st, sizeof st, "init:%u:%ld:%ld", s->sync_gen, pos0, listed + n);
     else snprintf(st, sizeof st, "sim:%u:%ld", s->sync_gen, pos0);
