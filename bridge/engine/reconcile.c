@@ -1131,7 +1131,7 @@ static int remember_seen(unit *u)
 {
     side_page *pg = u->page;
     if (u->nseen + pg->n > u->capseen) {
-        size_t cap = u->capseen ? u->capseen : 1024;
+        size_t cap = u->capseen ? u->capseen : pg->n > 16 ? pg->n : 16;
         while (cap < u->nseen + pg->n) cap *= 2;
         uint64_t *v = realloc(u->seen, cap * sizeof *v);
         if (!v) return CB_ENOMEM;
@@ -1228,6 +1228,11 @@ static void pass_step(reconcile *r)
 static void unit_end(unit *u)
 {
     reconcile *r = u->r;
+    /* A pass keeps its units to the end: what one listed is not needed
+     * past its own (10,000 people read at once). */
+    free(u->seen);
+    u->seen = NULL;
+    u->nseen = u->capseen = 0;
     if (u->failed) {
         if (!r->failed) r->err = u->err;
         r->failed = 1;
