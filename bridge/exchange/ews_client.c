@@ -1,6 +1,7 @@
 #include "ews_client.h"
 #include "oauth2.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ struct request {
 
 struct mailbox_q {
     mailbox_q *next;
+    mailbox_q *wnext, *wprev;   /* in the client's waiting list while head */
     char *smtp;
     request *head, *tail;
     int busy;               /* a request is in flight */
@@ -63,6 +65,11 @@ struct ews_client {
     struct event *curl_timer, *pump_timer;
     long long pump_at;      /* when pump_timer fires, 0 if idle */
     mailbox_q *mailboxes;
+    /* Queues with requests, in the order they got their first: pump looks
+     * at these, not at every mailbox (10,000 people, most idle). */
+    mailbox_q *waiting, *waiting_tail;
+    mailbox_q **byname;     /* open addressing on the lower-cased address */
+    size_t bycap, byn;
     int in_flight;
     size_t pending;
     int hanging;
@@ -192,10 +199,35 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 
 /* ---- queue ------------------------------------------------------------ */
 
+static size_t name_slot(mailbox_q *const *tab, size_t cap, const char *smtp)
+{
+    unsigned long long h = 14695981039346656037ULL;
+    for (const char *p = smtp; *p; p++)
+        h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 1099511628211ULL;
+    size_t k = (size_t)h & (cap - 1);
+    while (tab[k] && strcasecmp(tab[k]->smtp, smtp)) k = (k + 1) & (cap - 1);
+    return k;
+}
+
+/* Keeps byname at most half full: every queue is indexed, none removed. */
+static int name_grow(ews_client *c)
+{
+    if (c->byn * 2 < c->bycap) return 0;
+    size_t cap = c->bycap ? c->bycap * 2 : 64;
+    mailbox_q **tab = calloc(cap, sizeof *tab);
+    if (!tab) return -1;
+    for (mailbox_q *m = c->mailboxes; m; m = m->next) tab[name_slot(tab, cap, m->smtp)] = m;
+    free(c->byname);
+    c->byname = tab;
+    c->bycap = cap;
+    return 0;
+}
+
 static mailbox_q *queue_for(ews_client *c, const char *smtp)
 {
-    for (mailbox_q *m = c->mailboxes; m; m = m->next)
-        if (!strcasecmp(m->smtp, smtp)) return m;
+    if (name_grow(c) < 0) return NULL;
+    size_t k = name_slot(c->byname, c->bycap, smtp);
+    if (c->byname[k]) return c->byname[k];
     mailbox_q *m = calloc(1, sizeof *m);
     if (!m || !(m->smtp = strdup(smtp))) {
         free(m);
@@ -203,7 +235,27 @@ static mailbox_q *queue_for(ews_client *c, const char *smtp)
     }
     m->next = c->mailboxes;
     c->mailboxes = m;
+    c->byname[k] = m;
+    c->byn++;
     return m;
+}
+
+static void waiting_add(ews_client *c, mailbox_q *m)
+{
+    m->wnext = NULL;
+    m->wprev = c->waiting_tail;
+    if (c->waiting_tail) c->waiting_tail->wnext = m;
+    else c->waiting = m;
+    c->waiting_tail = m;
+}
+
+static void waiting_remove(ews_client *c, mailbox_q *m)
+{
+    if (m->wprev) m->wprev->wnext = m->wnext;
+    else c->waiting = m->wnext;
+    if (m->wnext) m->wnext->wprev = m->wprev;
+    else c->waiting_tail = m->wprev;
+    m->wnext = m->wprev = NULL;
 }
 
 static void request_free(request *r)
@@ -385,8 +437,8 @@ static int fail_while_refused(ews_client *c, long long now)
     cb_err err;
     auth_paused(c, now, &err);
     for (size_t left = c->pending; left; left--) {
-        mailbox_q *m = c->mailboxes;
-        while (m && (m->busy || !m->head)) m = m->next;
+        mailbox_q *m = c->waiting;
+        while (m && m->busy) m = m->wnext;
         if (!m) break;
         finish(c, m->head, NULL, &err);
     }
@@ -412,8 +464,9 @@ static void pump(ews_client *c)
 {
     long long now = now_ms(), wake = 0;
     if (fail_while_refused(c, now) || !token_ready(c, now)) return;
-    for (mailbox_q *m = c->mailboxes; m && c->in_flight < c->cfg->max_in_flight; m = m->next) {
-        if (m->busy || !m->head) continue;
+    for (mailbox_q *m = c->waiting, *next; m && c->in_flight < c->cfg->max_in_flight; m = next) {
+        next = m->wnext;
+        if (m->busy) continue;
         if (m->paused_until > now) {
             if (!wake || m->paused_until < wake) wake = m->paused_until;
             continue;
@@ -442,7 +495,10 @@ static void finish(ews_client *c, request *r, ews_response *resp, const cb_err *
 {
     mailbox_q *m = r->mq;
     m->head = r->next;
-    if (!m->head) m->tail = NULL;
+    if (!m->head) {
+        m->tail = NULL;
+        waiting_remove(c, m);
+    }
     c->pending--;
     if (resp) {
         resp->raw = r->resp.s ? r->resp.s : "";
@@ -667,6 +723,7 @@ void ews_client_free(ews_client *c)
         free(m->smtp);
         free(m);
     }
+    free(c->byname);
     if (c->multi) curl_multi_cleanup(c->multi);
     if (c->curl_timer) event_free(c->curl_timer);
     if (c->pump_timer) event_free(c->pump_timer);
@@ -710,7 +767,7 @@ static request *queue_request(ews_client *c, const char *mailbox, const char *op
     r->done = done;
     r->ud = ud;
     if (m->tail) m->tail->next = r;
-    else m->head = r;
+    else m->head = r, waiting_add(c, m);
     m->tail = r;
     c->pending++;
     schedule_pump(c, 0);
