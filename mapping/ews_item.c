@@ -133,8 +133,7 @@ void ews_event_free(ews_event *ev)
 icaltimezone *ews_item_zone(const ews_item *it, const tzmap *m, tzdef_cache *zones)
 {
     if (it->tzd) return tzdef_zone(it->tzd, zones);
-    const char *iana = it->tz ? tzmap_iana(m, it->tz) : NULL;
-    icaltimezone *z = iana ? icaltimezone_get_builtin_timezone(iana) : NULL;
+    icaltimezone *z = it->tz ? tzmap_zone(m, it->tz) : NULL;
     return z ? z : icaltimezone_get_utc_timezone();
 }
 

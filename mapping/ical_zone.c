@@ -31,8 +31,7 @@ static const char *vtimezone_location(icalcomponent *vtz)
 static int by_windows(const map_ctx *ctx, const char *name, ical_zone *out)
 {
     const char *w = tzmap_windows(ctx->tz, name);
-    const char *iana = w ? tzmap_iana(ctx->tz, w) : NULL;
-    icaltimezone *z = iana ? icaltimezone_get_builtin_timezone(iana) : NULL;
+    icaltimezone *z = w ? tzmap_zone(ctx->tz, w) : NULL;
     if (!z) return -1;
     out->windows = w;
     out->zone = z;

@@ -45,16 +45,29 @@ void sbuf_cat(sbuf *b, const char *s)
     sbuf_catn(b, s, strlen(s));
 }
 
+/* Formats into the room the buffer has, and only when that was too little
+ * grows it and formats again (most writes fit: one pass, not two). */
 void sbuf_printf(sbuf *b, const char *fmt, ...)
 {
+    if (b->failed || !grow(b, 64)) return;
+    size_t room = b->cap - b->len;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->s + b->len, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || !grow(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if (n < 0) {
+        b->s[b->len] = '\0';
+        return;
+    }
+    if ((size_t)n >= room) {
+        if (!grow(b, (size_t)n)) {
+            b->s[b->len] = '\0';
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -17,6 +17,14 @@ typedef struct tz_pair {
 struct tzmap {
     tz_pair *v;
     size_t n, cap;
+    /* Built once loaded, so that every look-up is a binary search (three or
+     * more an event): v by name, and the canonical pairs by Windows ID with
+     * libical's zone of each, found on first use (a memo: always the same
+     * answer, so it is filled through a const map). */
+    tz_pair **by_name, **golden;
+    size_t ngolden;
+    icaltimezone **zones;
+    unsigned char *zone_known;
 };
 
 static int add(tzmap *m, const char *name, const char *windows, int owned)
@@ -41,9 +49,60 @@ static int add(tzmap *m, const char *name, const char *windows, int owned)
 
 static const tz_pair *find(const tzmap *m, const char *name)
 {
-    for (size_t i = 0; i < m->n; i++)
-        if (!strcmp(m->v[i].name, name)) return &m->v[i];
+    if (!m->by_name) {   /* while loading */
+        for (size_t i = 0; i < m->n; i++)
+            if (!strcmp(m->v[i].name, name)) return &m->v[i];
+        return NULL;
+    }
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(m->by_name[mid]->name, name);
+        if (!d) return m->by_name[mid];
+        if (d < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
+}
+
+static int by_name_cmp(const void *a, const void *b)
+{
+    return strcmp((*(tz_pair *const *)a)->name, (*(tz_pair *const *)b)->name);
+}
+
+static int by_windows_cmp(const void *a, const void *b)
+{
+    return strcmp((*(tz_pair *const *)a)->windows, (*(tz_pair *const *)b)->windows);
+}
+
+static int index_build(tzmap *m)
+{
+    m->by_name = malloc(m->n * sizeof *m->by_name);
+    m->golden = malloc(m->n * sizeof *m->golden);
+    m->zones = calloc(m->n, sizeof *m->zones);
+    m->zone_known = calloc(m->n, 1);
+    if (!m->by_name || !m->golden || !m->zones || !m->zone_known) return -1;
+    for (size_t i = 0; i < m->n; i++) {
+        m->by_name[i] = &m->v[i];
+        if (m->v[i].golden) m->golden[m->ngolden++] = &m->v[i];
+    }
+    qsort(m->by_name, m->n, sizeof *m->by_name, by_name_cmp);
+    qsort(m->golden, m->ngolden, sizeof *m->golden, by_windows_cmp);
+    return 0;
+}
+
+/* The index in golden of a Windows ID, or -1. */
+static long golden_at(const tzmap *m, const char *windows)
+{
+    size_t lo = 0, hi = m->ngolden;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(m->golden[mid]->windows, windows);
+        if (!d) return (long)mid;
+        if (d < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
 }
 
 /* mapZone type="A B C" lists several IANA names for one Windows zone. */
@@ -126,6 +185,10 @@ int tzmap_load(const char *cldr_path, const char *tzdata_path, tzmap **out,
         tzmap_free(m);
         return rc;
     }
+    if (index_build(m)) {
+        tzmap_free(m);
+        return cb_errf(err, CB_ENOMEM, "out of memory");
+    }
     *out = m;
     return CB_OK;
 }
@@ -138,6 +201,10 @@ void tzmap_free(tzmap *m)
         if (m->v[i].owned) free(m->v[i].windows);
     }
     free(m->v);
+    free(m->by_name);
+    free(m->golden);
+    free(m->zones);
+    free(m->zone_known);
     free(m);
 }
 
@@ -162,8 +229,17 @@ size_t tzmap_size(const tzmap *m)
 
 const char *tzmap_iana(const tzmap *m, const char *windows)
 {
-    if (!m || !windows) return NULL;
-    for (size_t i = 0; i < m->n; i++)
-        if (m->v[i].golden && !strcmp(m->v[i].windows, windows)) return m->v[i].name;
-    return NULL;
+    long i = m && windows ? golden_at(m, windows) : -1;
+    return i < 0 ? NULL : m->golden[i]->name;
+}
+
+icaltimezone *tzmap_zone(const tzmap *m, const char *windows)
+{
+    long i = m && windows ? golden_at(m, windows) : -1;
+    if (i < 0) return NULL;
+    if (!m->zone_known[i]) {
+        m->zones[i] = icaltimezone_get_builtin_timezone(m->golden[i]->name);
+        m->zone_known[i] = 1;
+    }
+    return m->zones[i];
 }

@@ -8,6 +8,8 @@
 #ifndef TZMAP_H
 #define TZMAP_H
 
+#include <libical/ical.h>
+
 #include "cb_err.h"
 
 #define TZMAP_CLDR_PATH "/usr/share/unicode/cldr/common/supplemental/windowsZones.xml"
@@ -25,6 +27,9 @@ void tzmap_free(tzmap *m);
 const char *tzmap_windows(const tzmap *m, const char *iana);
 /* The canonical IANA name of a Windows ID (CLDR territory 001), or NULL. */
 const char *tzmap_iana(const tzmap *m, const char *windows);
+/* libical's built-in zone of that name, or NULL (remembered: the first call
+ * for an ID searches libical's table, the next ones do not). */
+icaltimezone *tzmap_zone(const tzmap *m, const char *windows);
 size_t tzmap_size(const tzmap *m);
 
 #endif
