@@ -11,7 +11,7 @@ B       := build
 
 MAPPING := mapping/cb_err.c mapping/people.c mapping/sbuf.c mapping/tzmap.c mapping/recur.c \
            mapping/tzdef.c mapping/ews_item.c mapping/ical_zone.c mapping/occur.c mapping/ical_in.c \
-           mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c mapping/peruser.c
+           mapping/ews_in.c mapping/ical_out.c mapping/xml_in.c mapping/peruser.c mapping/hash.c
 STATE   := state/store.c state/keys.c
 # bridge/: side.h is the contract of a calendar side; apple/ and exchange/
 # implement it (CalendarServer's tables, EWS), engine/ reconciles through

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "occur.h"
 
 /* Round-trip stamps: what Apple had that Exchange has no field for. */
@@ -533,11 +534,7 @@ void ews_item_fingerprint(const ews_item *it, char out[17])
     ews_item_write_create(it, NULL, NULL, &b);
     ews_item_write_occurrences(it, "", &d, &b);
     sbuf_cat(&b, d.s ? d.s : "");
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (size_t i = 0; i < b.len; i++) {
-        h ^= (unsigned char)b.s[i];
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = hash_bytes(HASH_BASIS_STORED, b.s, b.len);
     sbuf_free(&b);
     sbuf_free(&d);
     snprintf(out, 17, "%016llx", (unsigned long long)h);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../../mapping/ews_item.h"
+#include "../../mapping/hash.h"
 #include "../../mapping/occur.h"
 #include "../../mapping/peruser.h"
 #include "../../mapping/sbuf.h"
@@ -986,7 +987,6 @@ void pg_sink_resource_name(const char *uid, char *out, size_t size)
         snprintf(out, size, "%s.ics", uid);
         return;
     }
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a: stable and short */
-    for (const char *c = uid; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    uint64_t h = hash_str(HASH_BASIS_STORED, uid);   /* stable and short */
     snprintf(out, size, "%016llx.ics", (unsigned long long)h);
 }

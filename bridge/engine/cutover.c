@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../mapping/hash.h"
 #include "../../mapping/occur.h"
 #include "../../state/keys.h"
 
@@ -60,9 +61,8 @@ static int set_step(cut *c, cperson *cp, const char *step, store_txn *t)
  * both sides must agree on whatever stamps or formatting differ. */
 static void content_print(const ews_event *ev, const tzmap *tz, char out[17])
 {
-    uint64_t h = 1469598103934665603ULL;
     const char *subj = ev->n && ev->items[0]->subject ? ev->items[0]->subject : "";
-    for (const char *s = subj; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    uint64_t h = hash_str(HASH_BASIS_STORED, subj);
     long long now = (long long)time(NULL);
     occur_list l = {0};
     tzdef_cache zones = {0};
@@ -70,8 +70,7 @@ static void content_print(const ews_event *ev, const tzmap *tz, char out[17])
     occur_sort(&l);
     for (size_t i = 0; i < l.n; i++) {
         long long v[2] = {l.v[i].start, l.v[i].end};
-        const unsigned char *b = (const unsigned char *)v;
-        for (size_t k = 0; k < sizeof v; k++) h = (h ^ b[k]) * 1099511628211ULL;
+        h = hash_bytes(h, v, sizeof v);
     }
     occur_free(&l);
     tzdef_cache_free(&zones);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../../mapping/hash.h"
 #include "../../state/keys.h"
 
 typedef struct work {
@@ -497,12 +498,7 @@ static int decide(unit *u, store_txn *t, side_change *c, const char *entry)
  * link until the next full read: never is a live item taken for gone. */
 static uint64_t id_hash(const char *id)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (const unsigned char *c = (const unsigned char *)id; *c; c++) {
-        h ^= *c;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return hash_str(HASH_BASIS, id);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -565,7 +561,7 @@ static int plan_ghosts(unit *u, store_txn *t)
     /* One person's read walks only their links: a walk of every link per
      * person was quadratic in a first sync of many people. */
     char prefix[KEY_MAX] = "";
-    if (u->n == 1) snprintf(prefix, sizeof prefix, "%s/", u->pp[0]->owner_uid);
+    if (u->n == 1) key_source_prefix(u->pp[0]->owner_uid, prefix);
     int rc = store_link_each_prefix(t, prefix, add_ghost, &g, NULL);
     if (g.rc) rc = g.rc;
     for (size_t i = 0; i < g.n; i++) {

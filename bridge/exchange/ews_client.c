@@ -1,7 +1,6 @@
 #include "ews_client.h"
 #include "oauth2.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../../mapping/hash.h"
 #include "../../mapping/sbuf.h"
 
 #define RETRY_BASE_MS 250
@@ -201,10 +201,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 
 static size_t name_slot(mailbox_q *const *tab, size_t cap, const char *smtp)
 {
-    unsigned long long h = 14695981039346656037ULL;
-    for (const char *p = smtp; *p; p++)
-        h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 1099511628211ULL;
-    size_t k = (size_t)h & (cap - 1);
+    size_t k = (size_t)hash_str_lower(HASH_BASIS, smtp) & (cap - 1);
     while (tab[k] && strcasecmp(tab[k]->smtp, smtp)) k = (k + 1) & (cap - 1);
     return k;
 }
