@@ -109,17 +109,27 @@ static int by_smtp_cmp(const void *a, const void *b)
     return d ? d : x->line - y->line;
 }
 
+/* A person's key in one of the two indexes, and how keys compare there:
+ * owner UIDs exactly, addresses without case. */
+static int key_cmp(const char *a, const char *b, int uid)
+{
+    return uid ? strcmp(a, b) : strcasecmp(a, b);
+}
+
+static const char *key_of(const person *p, int uid)
+{
+    return uid ? p->owner_uid : p->smtp;
+}
+
 /* The first line (in the file's order) that repeats an earlier one's key,
  * or NULL; v is sorted by key, then line. */
-static const person *repeated(person **v, size_t n, int (*same)(const char *, const char *),
-                              int uid)
+static const person *repeated(person **v, size_t n, int uid)
 {
     const person *first = NULL;
-    for (size_t i = 1; i < n; i++) {
-        const char *a = uid ? v[i - 1]->owner_uid : v[i - 1]->smtp;
-        const char *b = uid ? v[i]->owner_uid : v[i]->smtp;
-        if (!same(a, b) && (!first || v[i]->line < first->line)) first = v[i];
-    }
+    for (size_t i = 1; i < n; i++)
+        if (!key_cmp(key_of(v[i - 1], uid), key_of(v[i], uid), uid) &&
+            (!first || v[i]->line < first->line))
+            first = v[i];
     return first;
 }
 
@@ -133,8 +143,8 @@ static int index_people(people *p, const char *name, cb_err *err)
     for (size_t i = 0; i < p->n; i++) p->by_uid[i] = p->by_smtp[i] = &p->v[i];
     qsort(p->by_uid, p->n, sizeof *p->by_uid, by_uid_cmp);
     qsort(p->by_smtp, p->n, sizeof *p->by_smtp, by_smtp_cmp);
-    const person *u = repeated(p->by_uid, p->n, strcmp, 1);
-    const person *m = repeated(p->by_smtp, p->n, strcasecmp, 0);
+    const person *u = repeated(p->by_uid, p->n, 1);
+    const person *m = repeated(p->by_smtp, p->n, 0);
     if (u && (!m || u->line <= m->line))
         return cb_errf(err, CB_EINVAL, "%s:%d: owner_uid %s is listed twice", name, u->line,
                        u->owner_uid);
@@ -232,26 +242,27 @@ void people_free(people *p)
     free(p);
 }
 
-/* A binary search of index (NULL: a map built by hand, searched in
- * full) by cmp on the key field. */
+static int uid_key_cmp(const void *key, const void *elem)
+{
+    return key_cmp(key, (*(person *const *)elem)->owner_uid, 1);
+}
+
+static int smtp_key_cmp(const void *key, const void *elem)
+{
+    return key_cmp(key, (*(person *const *)elem)->smtp, 0);
+}
+
+/* A binary search of index (NULL: a map built by hand, searched in full). */
 static const person *find(const people *p, person *const *index, const char *key, int uid)
 {
-    int (*cmp)(const char *, const char *) = uid ? strcmp : strcasecmp;
     if (!p) return NULL;
     if (!index) {
         for (size_t i = 0; i < p->n; i++)
-            if (!cmp(uid ? p->v[i].owner_uid : p->v[i].smtp, key)) return &p->v[i];
+            if (!key_cmp(key_of(&p->v[i], uid), key, uid)) return &p->v[i];
         return NULL;
     }
-    size_t lo = 0, hi = p->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int d = cmp(uid ? index[mid]->owner_uid : index[mid]->smtp, key);
-        if (!d) return index[mid];
-        if (d < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
+    person *const *hit = bsearch(key, index, p->n, sizeof *index, uid ? uid_key_cmp : smtp_key_cmp);
+    return hit ? *hit : NULL;
 }
 
 const person *people_by_uid(const people *p, const char *owner_uid)

@@ -47,6 +47,16 @@ static int add(tzmap *m, const char *name, const char *windows, int owned)
     return 0;
 }
 
+static int name_key_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, (*(tz_pair *const *)elem)->name);
+}
+
+static int windows_key_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, (*(tz_pair *const *)elem)->windows);
+}
+
 static const tz_pair *find(const tzmap *m, const char *name)
 {
     if (!m->by_name) {   /* while loading */
@@ -54,15 +64,8 @@ static const tz_pair *find(const tzmap *m, const char *name)
             if (!strcmp(m->v[i].name, name)) return &m->v[i];
         return NULL;
     }
-    size_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int d = strcmp(m->by_name[mid]->name, name);
-        if (!d) return m->by_name[mid];
-        if (d < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
+    tz_pair *const *hit = bsearch(name, m->by_name, m->n, sizeof *m->by_name, name_key_cmp);
+    return hit ? *hit : NULL;
 }
 
 static int by_name_cmp(const void *a, const void *b)
@@ -94,15 +97,10 @@ static int index_build(tzmap *m)
 /* The index in golden of a Windows ID, or -1. */
 static long golden_at(const tzmap *m, const char *windows)
 {
-    size_t lo = 0, hi = m->ngolden;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int d = strcmp(m->golden[mid]->windows, windows);
-        if (!d) return (long)mid;
-        if (d < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return -1;
+    tz_pair *const *hit = m->ngolden ? bsearch(windows, m->golden, m->ngolden, sizeof *m->golden,
+                                               windows_key_cmp)
+                                     : NULL;
+    return hit ? (long)(hit - m->golden) : -1;
 }
 
 /* mapZone type="A B C" lists several IANA names for one Windows zone. */

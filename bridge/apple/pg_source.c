@@ -106,6 +106,14 @@ static const char SNAPSHOT_SQL[] =
 
 static int session_start(pg_source *s, cb_err *err);
 
+static void revs_drop(pg_source *s)
+{
+    PQclear(s->revs);
+    s->revs = NULL;
+    free(s->revs_owner);
+    s->revs_owner = NULL;
+}
+
 int pg_source_open(const char *dsn, pg_source **out, cb_err *err)
 {
     *out = NULL;
@@ -131,8 +139,7 @@ int pg_source_open(const char *dsn, pg_source **out, cb_err *err)
 void pg_source_close(pg_source *s)
 {
     if (!s) return;
-    PQclear(s->revs);
-    free(s->revs_owner);
+    revs_drop(s);
     PQfinish(s->conn);
     free(s->dsn);
     free(s);
@@ -183,17 +190,24 @@ static char *owner_array(const char *const *owners, size_t n)
     return sbuf_take(&b);
 }
 
-static PGresult *query(pg_source *s, const char *sql, const char *owners, const char *rev,
-                       cb_err *err)
+/* The rows of sql with n text parameters, or NULL and err. */
+static PGresult *query_params(pg_source *s, const char *sql, int n, const char *const *params,
+                              cb_err *err)
 {
-    const char *params[2] = {owners, rev};
-    PGresult *r = PQexecParams(s->conn, sql, rev ? 2 : 1, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
         PQclear(r);
         return NULL;
     }
     return r;
+}
+
+static PGresult *query(pg_source *s, const char *sql, const char *owners, const char *rev,
+                       cb_err *err)
+{
+    const char *params[2] = {owners, rev};
+    return query_params(s, sql, rev ? 2 : 1, params, err);
 }
 
 static int collect(PGresult *r, pg_changes **out, long long *max_rev, cb_err *err)
@@ -291,13 +305,11 @@ int pg_source_poll(pg_source *s, const char *const *owners, size_t n,
     int rc = ensure(s, err);
     if (rc) return rc;
     char *arr = owner_array(owners, n), rev[32];
+    if (!arr) return cb_errf(err, CB_ENOMEM, "out of memory");
     snprintf(rev, sizeof rev, "%lld", cur->rev);
-    PGresult *r = arr ? poll_exec(s, arr, rev, err) : NULL;
+    PGresult *r = poll_exec(s, arr, rev, err);
     free(arr);
-    if (!r) {
-        if (!arr) cb_errf(err, CB_ENOMEM, "out of memory");
-        return arr ? CB_EIO : CB_ENOMEM;
-    }
+    if (!r) return CB_EIO;
     snap sn = {atoll(PQgetvalue(r, 0, 7)), atoll(PQgetvalue(r, 0, 8)), atoll(PQgetvalue(r, 0, 9))};
     if (cur->rev + 1 < sn.min_valid) {
         *trimmed = 1;
@@ -317,13 +329,15 @@ int pg_source_scan_begin(pg_source *s, const char *const *owners, size_t n, pg_c
     snap sn;
     int rc = begin_snapshot(s, &sn, err);
     if (rc) return rc;
+    revs_drop(s);   /* a scan begun again reads every home's rows afresh */
     char *arr = owner_array(owners, n);
     PGresult *h = arr ? query(s, HEAD_SQL, arr, NULL, err) : NULL;
+    rc = !arr ? cb_errf(err, CB_ENOMEM, "out of memory") : !h ? CB_EIO : CB_OK;
     free(arr);
     long long head = h ? atoll(PQgetvalue(h, 0, 0)) : 0;
     PQclear(h);
     exec_ok(s, "ROLLBACK", NULL);
-    if (!h) return arr ? CB_EIO : cb_errf(err, CB_ENOMEM, "out of memory");
+    if (rc) return rc;
     /* A scan reads the state, not a revision range: start just below what
      * may have been trimmed and let the pending rule catch up. Whatever
      * changes while the pages are read has a revision the polls read. */
@@ -355,17 +369,15 @@ static void rev_find(const PGresult *revs, pg_change *c)
 static int home_revisions(pg_source *s, const char *owner, cb_err *err)
 {
     if (s->revs && !strcmp(s->revs_owner, owner)) return CB_OK;
-    PQclear(s->revs);
-    free(s->revs_owner);
-    s->revs = NULL;
+    revs_drop(s);
     char *arr = owner_array(&owner, 1);
     s->revs_owner = strdup(owner);
-    s->revs = arr && s->revs_owner ? query(s, SCAN_REV_SQL, arr, NULL, err) : NULL;
+    int nomem = !arr || !s->revs_owner;
+    s->revs = nomem ? NULL : query(s, SCAN_REV_SQL, arr, NULL, err);
     free(arr);
     if (s->revs) return CB_OK;
-    free(s->revs_owner);
-    s->revs_owner = NULL;
-    return err->code ? err->code : cb_errf(err, CB_ENOMEM, "out of memory");
+    revs_drop(s);
+    return nomem ? cb_errf(err, CB_ENOMEM, "out of memory") : CB_EIO;
 }
 
 /* Appends up to limit objects of one home after (calendar, name) to *all. */
@@ -378,12 +390,8 @@ static int scan_home(pg_source *s, const char *owner, long long calendar, const 
     snprintf(cal, sizeof cal, "%lld", calendar);
     snprintf(lim, sizeof lim, "%zu", limit);
     const char *params[4] = {owner, cal, name, lim};
-    PGresult *r = PQexecParams(s->conn, SCAN_SQL, 4, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
-        PQclear(r);
-        return CB_EIO;
-    }
+    PGresult *r = query_params(s, SCAN_SQL, 4, params, err);
+    if (!r) return CB_EIO;
     pg_changes *c = NULL;
     long long ignored = 0;
     rc = collect(r, &c, &ignored, err);
@@ -442,12 +450,7 @@ int pg_source_scan_page(pg_source *s, const char *const *owners, size_t n, pg_sc
         snprintf(pos->name, sizeof pos->name, "%s", last->resource_name);
     }
     *end = i >= n;
-    if (*end) {   /* the revision rows are only for the scan's pages */
-        PQclear(s->revs);
-        s->revs = NULL;
-        free(s->revs_owner);
-        s->revs_owner = NULL;
-    }
+    if (*end) revs_drop(s);   /* the revision rows are only for the scan's pages */
     return CB_OK;
 }
 
@@ -471,12 +474,8 @@ int pg_source_get(pg_source *s, const char *owner, long long calendar_id, const 
     char cal[32];
     snprintf(cal, sizeof cal, "%lld", calendar_id);
     const char *p[3] = {owner, cal, name};
-    PGresult *r = PQexecParams(s->conn, GET_SQL, 3, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        cb_errf(err, CB_EIO, "Apple database: %s", PQerrorMessage(s->conn));
-        PQclear(r);
-        return CB_EIO;
-    }
+    PGresult *r = query_params(s, GET_SQL, 3, p, err);
+    if (!r) return CB_EIO;
     long long ignored = 0;
     if (PQntuples(r)) {
         rc = collect(r, out, &ignored, err);

@@ -30,8 +30,8 @@ struct request {
     int token_retried;      /* a 401 met once: sent again with a fresh token */
     size_t max_answer;      /* bytes; a longer answer is refused unread */
     int once;               /* not idempotent (CreateItem): never re-sent */
-    size_t body_len, body_at;   /* a once request's body, read by libcurl */
-    int body_whole;         /* ... and handed to libcurl to its end */
+    size_t body_len, body_at;   /* a once request's body, and how much of it
+                                 * libcurl has taken */
     int too_big;
     CURL *easy;
     struct curl_slist *headers;
@@ -321,14 +321,13 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
     if (n > size * nitems) n = size * nitems;
     memcpy(buf, r->body + r->body_at, n);
     r->body_at += n;
-    if (r->body_at == r->body_len) r->body_whole = 1;
     return n;
 }
 
 static int on_seek(void *ud, curl_off_t offset, int origin)
 {
     request *r = ud;
-    if (r->body_whole || origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_FAIL;
+    if (r->body_at == r->body_len || origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_FAIL;
     r->body_at = 0;
     return CURL_SEEKFUNC_OK;
 }
@@ -339,16 +338,16 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
  * and the item would be made twice. A fresh connection per CreateItem did
  * not prevent it: NTLM and Negotiate authenticate a connection, so the
  * request follows the handshake on a connection libcurl counts as reused.
- * Hence the body is handed over once: a retry after it was sent needs it
- * again, fails, and the caller's recovery looks the tag up instead; a
- * retry before any byte was sent (a kept connection the server had closed)
- * goes through. So a CreateItem may use a kept connection like any
- * request (no TCP, TLS or NTLM handshake per batch). */
+ * Hence the body is handed over once: a retry once libcurl has taken all
+ * of it (rewound or not) gets no body again and fails, and the caller's
+ * recovery looks the tag up instead; a body taken in part, which Exchange
+ * cannot have applied, may be rewound and sent whole. So a CreateItem may
+ * use a kept connection like any request (no TCP, TLS or NTLM handshake
+ * per batch). */
 static void send_once(CURL *e, request *r)
 {
     r->body_len = strlen(r->body);
     r->body_at = 0;
-    r->body_whole = 0;
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);

@@ -89,11 +89,13 @@ sim_store *sim_store_new(const sim_zones *tz)
 
 static void item_free(sim_item *it);
 
-/* FNV-1a of a mailbox name as Exchange compares them (case-insensitive). */
-static unsigned long long mailbox_hash(const char *m)
+/* FNV-1a, of ItemIds as they are and of mailbox names as Exchange
+ * compares them (fold: without case). */
+static unsigned long long fnv(const char *s, int fold)
 {
     unsigned long long h = 14695981039346656037ULL;
-    for (; *m; m++) h = (h ^ (unsigned char)tolower((unsigned char)*m)) * 1099511628211ULL;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        h = (h ^ (unsigned char)(fold ? tolower(*c) : *c)) * 1099511628211ULL;
     return h;
 }
 
@@ -165,19 +167,12 @@ static void log_change(sim_store *s, sim_item *it, char kind)
     c->kind = kind;
 }
 
-static size_t id_hash(const char *id)
-{
-    size_t h = 14695981039346656037ULL;
-    for (; *id; id++) h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-    return h;
-}
-
 static void id_index(sim_store *s);
 
 /* The slot of id in byid, or of the first free one where it would go. */
 static size_t id_slot(const sim_store *s, const char *id, int for_insert)
 {
-    size_t mask = s->idcap - 1, i = id_hash(id) & mask, free_at = (size_t)-1;
+    size_t mask = s->idcap - 1, i = (size_t)fnv(id, 0) & mask, free_at = (size_t)-1;
     for (;; i = (i + 1) & mask) {
         sim_item *it = s->byid[i];
         if (!it) return for_insert && free_at != (size_t)-1 ? free_at : i;
@@ -476,7 +471,7 @@ static void op_create(sim_store *s, const char *mailbox, xmlNode *op, sim_buf *b
         snprintf(it->id, sizeof it->id, "AAMkAGsim%012lxAAA=", s->next_id++);
         it->ck = s->next_ck++;
         it->mailbox = strdup(mailbox);
-        it->mhash = mailbox_hash(mailbox);
+        it->mhash = fnv(mailbox, 1);
         snprintf(it->folder, sizeof it->folder, "%s", folder);
         for (xmlNode *f = c->children; f; f = f->next)
             if (f->type == XML_ELEMENT_NODE) set_field(it, f);
@@ -1058,7 +1053,7 @@ static void list_current(sim_store *s, const char *mailbox, const char *folder, 
     sim_buf ch;
     sim_buf_init(&ch);
     long more = 0, n = 0;   /* more: every item of the folder */
-    unsigned long long h = mailbox_hash(mailbox);
+    unsigned long long h = fnv(mailbox, 1);
     for (size_t i = 0; i < s->n; i++) {
         sim_item *it = s->items[i];
         if (it->mhash != h || strcmp(it->mailbox, mailbox) || strcmp(it->folder, folder) ||
