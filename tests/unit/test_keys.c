@@ -1,4 +1,5 @@
-/* Every stored name is built and parsed by state/keys: round trips, and
+/* Every stored name is built and parsed by state/keys (and the Apple
+ * cursor of a scan under way by pg_source): round trips, and
  * the damaged or foreign names the parsers must refuse. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "../../bridge/apple/pg_source.h"
 #include "../../state/keys.h"
 
 static void source_keys_round_trip(void **st)
@@ -76,9 +78,52 @@ static void conflicts_round_trip(void **st)
     assert_int_equal(key_conflict_parse("auth:alice", when, &key), CB_EPARSE);
 }
 
+/* A first sync's position is stored in the Apple cursor: owner UIDs and
+ * resource names are whatever CalendarServer holds (spaces, slashes, tabs,
+ * any bytes), so they go with their lengths and come back exactly. */
+static void scan_cursors_round_trip(void **st)
+{
+    (void)st;
+    pg_cursor after = {41, 57, 1234}, a2;
+    pg_scan_pos pos = {.owner = " odd/owner", .calendar = 7, .name = "a b\tc \xc3\xa9.ics"}, p2;
+    char buf[1500];
+    pg_scan_format(&after, &pos, buf, sizeof buf);
+    assert_int_equal(pg_scan_parse(buf, &a2, &p2), 0);
+    assert_int_equal(a2.rev, 41);
+    assert_int_equal(a2.pending_rev, 57);
+    assert_int_equal(a2.pending_xmax, 1234);
+    assert_int_equal(p2.calendar, 7);
+    assert_string_equal(p2.owner, pos.owner);
+    assert_string_equal(p2.name, pos.name);
+    pg_cursor c;
+    assert_int_equal(pg_cursor_parse(buf, &c), -1);   /* not a poll's cursor */
+    assert_int_equal(pg_scan_parse("12 0 0", &a2, &p2), -1);
+    /* The start of a scan: no owner yet, calendar -1. */
+    pg_scan_pos start = {.owner = "", .calendar = -1, .name = ""};
+    pg_scan_format(&after, &start, buf, sizeof buf);
+    assert_int_equal(pg_scan_parse(buf, &a2, &p2), 0);
+    assert_string_equal(p2.owner, "");
+    assert_int_equal(p2.calendar, -1);
+}
+
+static void damaged_scan_cursors_are_refused(void **st)
+{
+    (void)st;
+    const char *bad[] = {"", "scan", "scan 1 0 0 3 2 2", "scan 1 0 0 3 2 2 abc",
+                         "scan 1 0 0 3 2 2 abcde", "scan -1 0 0 3 1 1 ab",
+                         "scan 1 0 0 3 999999 1 ab", "scan 1 0 0 3 1 99999 ab",
+                         "scan 1 0 0 3 1 1  ab", "scan 1 0 0 x 1 1 ab", "poll 1 0 0 3 1 1 ab"};
+    pg_cursor a;
+    pg_scan_pos p;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (pg_scan_parse(bad[i], &a, &p) == 0) fail_msg("'%s' was accepted", bad[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
+        cmocka_unit_test(scan_cursors_round_trip),
+        cmocka_unit_test(damaged_scan_cursors_are_refused),
         cmocka_unit_test(source_keys_round_trip),
         cmocka_unit_test(damaged_source_keys_are_refused),
         cmocka_unit_test(ownership_is_exact),
